@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything Runyard needs on a fresh Debian machine that has only Node 20 and npm:
+# the pinned pnpm (through npm: corepack's signature check fails against some registries),
+# the Debian packages the runtime drives (ipykernel, venv, bubblewrap, git), and the
+# workspace's dependencies. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+pnpm_version=$(node -p "require('./package.json').packageManager.split('@')[1]")
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$pnpm_version" ]; then
+  log "installing pnpm@$pnpm_version with npm"
+  npm install --global --no-fund --no-audit "pnpm@$pnpm_version" >/dev/null
+fi
+
+# Debian packages: each is checked by what it provides, not by dpkg name.
+missing=()
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ipykernel' 2>/dev/null || missing+=(python3-ipykernel)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jupyter_client' 2>/dev/null || missing+=(python3-jupyter-client)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v git >/dev/null 2>&1 || missing+=(git)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing Debian packages (run as root or install them): ${missing[*]}" >&2
+  fi
+fi
+
+log "installing workspace dependencies"
+if [ "${CI:-}" = "true" ]; then
+  pnpm install --frozen-lockfile --reporter=append-only
+else
+  pnpm install --reporter=append-only
+fi
