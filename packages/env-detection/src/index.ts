@@ -14,3 +14,17 @@ export {
   toDependency,
 } from './dependencies.js';
 export { EnvDetectionError, EnvDetectionErrorCode, envDetectionErrorStatus } from './errors.js';
+export {
+  CondaMetadataSchema,
+  type InlineDependencies,
+  KernelspecSchema,
+  MAX_INLINE_DEPENDENCIES,
+  MAX_NOTEBOOK_BYTES,
+  type Notebook,
+  NotebookSchema,
+  parseNotebook,
+  parseNotebookJson,
+  RunyardMetadataSchema,
+  readInlineDependencies,
+  UvMetadataSchema,
+} from './notebook.js';
