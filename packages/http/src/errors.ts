@@ -1,0 +1,101 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+} from 'fastify-type-provider-zod';
+
+export const HttpErrorCode = {
+  unauthorized: 'unauthorized',
+  forbiddenOrigin: 'forbidden_origin',
+  notFound: 'not_found',
+  invalidRequest: 'invalid_request',
+  bodyTooLarge: 'body_too_large',
+  internal: 'internal_error',
+} as const;
+export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
+
+export const httpErrorStatus: Record<HttpErrorCode, number> = {
+  unauthorized: 401,
+  forbidden_origin: 403,
+  not_found: 404,
+  invalid_request: 400,
+  body_too_large: 413,
+  internal_error: 500,
+};
+
+/** An error a route throws on purpose, with a code and status of its own. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly code: string;
+  readonly statusCode: number;
+
+  constructor(code: string, statusCode: number, message: string) {
+    super(message);
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** Maps a package error code (e.g. `config_bundle_missing`) to an HTTP status, if known. */
+export type StatusForCode = (code: string) => number | undefined;
+
+/** Builds one status lookup from the packages' code tables. */
+export function statusTable(...tables: Record<string, number>[]): StatusForCode {
+  const merged = new Map<string, number>();
+  for (const table of tables)
+    for (const [code, status] of Object.entries(table)) merged.set(code, status);
+  return (code) => merged.get(code);
+}
+
+/**
+ * The single place errors become `{ error: { code, message } }`. Typed package errors keep
+ * their code and message (which the packages keep free of paths and secrets); anything
+ * unexpected is logged and answered with a generic 500 so no stack or host path leaks.
+ */
+export function createErrorHandler(statusFor: StatusForCode) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const detail = error.validation
+        .slice(0, 3)
+        .map((issue) => `${issue.instancePath || '(body)'} ${issue.message}`)
+        .join('; ');
+      return reply.code(400).send(errorBody('invalid_request', `invalid request: ${detail}`));
+    }
+    if (isResponseSerializationError(error)) {
+      request.log.error({ err: error }, 'response did not match its schema');
+      return reply.code(500).send(errorBody('internal_error', 'internal error'));
+    }
+    if (error instanceof HttpError) {
+      return reply.code(error.statusCode).send(errorBody(error.code, error.message));
+    }
+    const code = typeof error.code === 'string' ? error.code : undefined;
+    const status = code ? statusFor(code) : undefined;
+    if (code && status !== undefined) {
+      return reply.code(status).send(errorBody(code, error.message));
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorBody('body_too_large', 'request body too large'));
+    }
+    if (
+      error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
+      error.statusCode === 400
+    ) {
+      return reply.code(400).send(errorBody('invalid_request', 'malformed request body'));
+    }
+    if (error.statusCode === 415) {
+      return reply.code(415).send(errorBody('invalid_request', 'unsupported content type'));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(errorBody('internal_error', 'internal error'));
+  };
+}

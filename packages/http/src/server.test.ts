@@ -1,0 +1,191 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { HttpError, loadOrCreateToken, redactUrl, statusTable, tokensEqual } from './index.js';
+import { createHttpServer } from './server.js';
+
+const TOKEN = 'test-token-0123456789';
+
+class PackageError extends Error {
+  readonly code = 'config_bundle_missing';
+}
+
+let app: Awaited<ReturnType<typeof createHttpServer>>;
+let base: string;
+
+beforeAll(async () => {
+  app = await createHttpServer({
+    token: TOKEN,
+    bodyLimit: 1024,
+    statusFor: statusTable({ config_bundle_missing: 404 }),
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.post(
+    '/api/echo',
+    { schema: { body: z.object({ name: z.string().max(10) }) } },
+    async (request) => ({ hello: request.body.name }),
+  );
+  app.get('/api/typed', async () => {
+    throw new PackageError('bundle b1 is not stored');
+  });
+  app.get('/api/teapot', async () => {
+    throw new HttpError('teapot', 418, 'short and stout');
+  });
+  app.get('/api/crash', async () => {
+    throw new Error('ENOENT: /home/alice/.config/runyard/secret-file');
+  });
+  app.get('/api/ws', { websocket: true }, (socket) => {
+    socket.send('hello');
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  base = `http://127.0.0.1:${address.port}`;
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('createHttpServer', () => {
+  it('serves public paths without a token', async () => {
+    const response = await fetch(`${base}/healthz`);
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    [{}],
+    [{ authorization: 'Bearer wrong' }],
+    [{ authorization: TOKEN }],
+    [{ authorization: `Basic ${TOKEN}` }],
+  ])('refuses %j with 401 and the error shape', async (headers) => {
+    const response = await fetch(`${base}/api/typed`, { headers });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({
+      error: { code: 'unauthorized', message: 'missing or invalid API token' },
+    });
+  });
+
+  it('requires the token even for unknown routes and refuses ?token= on plain requests', async () => {
+    expect((await fetch(`${base}/api/nope`)).status).toBe(401);
+    expect((await fetch(`${base}/api/typed?token=${TOKEN}`)).status).toBe(401);
+    expect((await fetch(`${base}/api/nope`, { headers: auth })).status).toBe(404);
+  });
+
+  it('validates bodies with zod and answers 400', async () => {
+    const response = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 5 }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'invalid_request',
+    );
+  });
+
+  it('answers malformed JSON with 400 and oversized bodies with 413', async () => {
+    const malformed = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"name":',
+    });
+    expect(malformed.status).toBe(400);
+    const big = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(5000) }),
+    });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
+  });
+
+  it('maps typed package errors through the status table', async () => {
+    const response = await fetch(`${base}/api/typed`, { headers: auth });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: { code: 'config_bundle_missing', message: 'bundle b1 is not stored' },
+    });
+    const teapot = await fetch(`${base}/api/teapot`, { headers: auth });
+    expect(teapot.status).toBe(418);
+  });
+
+  it('hides unexpected errors behind a generic 500 without paths', async () => {
+    const response = await fetch(`${base}/api/crash`, { headers: auth });
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(text).not.toContain('/home/alice');
+    expect(JSON.parse(text)).toEqual({
+      error: { code: 'internal_error', message: 'internal error' },
+    });
+  });
+
+  function openSocket(url: string, headers: Record<string, string> = {}) {
+    return new Promise<{ status: number; message?: string }>((resolve) => {
+      const socket = new WebSocket(url, { headers });
+      socket.on('message', (data) => {
+        resolve({ status: 101, message: String(data) });
+        socket.terminate();
+      });
+      socket.on('unexpected-response', (request, response) => {
+        resolve({ status: response.statusCode ?? 0 });
+        request.destroy();
+      });
+      socket.on('error', () => undefined);
+    });
+  }
+
+  it('accepts a WebSocket upgrade with ?token= or a bearer header', async () => {
+    const ws = base.replace('http', 'ws');
+    expect(await openSocket(`${ws}/api/ws?token=${TOKEN}`)).toEqual({
+      status: 101,
+      message: 'hello',
+    });
+    expect((await openSocket(`${ws}/api/ws`, auth)).status).toBe(101);
+    expect((await openSocket(`${ws}/api/ws?token=wrong`)).status).toBe(401);
+  });
+
+  it('refuses a WebSocket upgrade from a foreign Origin and allows its own host', async () => {
+    const ws = base.replace('http', 'ws');
+    expect(
+      (await openSocket(`${ws}/api/ws?token=${TOKEN}`, { origin: 'https://evil.example' })).status,
+    ).toBe(403);
+    expect((await openSocket(`${ws}/api/ws?token=${TOKEN}`, { origin: base })).status).toBe(101);
+  });
+});
+
+describe('tokens', () => {
+  it('compares in constant time and refuses empty or missing tokens', () => {
+    expect(tokensEqual('abc', 'abc')).toBe(true);
+    expect(tokensEqual('abc', 'abd')).toBe(false);
+    expect(tokensEqual('abc', undefined)).toBe(false);
+    expect(tokensEqual('', '')).toBe(false);
+  });
+
+  it('creates one 0600 token file and reuses it; a configured token wins', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runyard-http-'));
+    try {
+      const first = loadOrCreateToken({ dataDir });
+      expect(first.source).toBe('generated');
+      expect(statSync(join(dataDir, 'token')).mode & 0o777).toBe(0o600);
+      expect(loadOrCreateToken({ dataDir })).toMatchObject({ token: first.token, source: 'file' });
+      expect(loadOrCreateToken({ dataDir, token: 'abc' })).toEqual({
+        token: 'abc',
+        source: 'configured',
+      });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('redacts tokens from URLs', () => {
+    expect(redactUrl('/api/events?topic=a&token=secret&x=1')).toBe(
+      '/api/events?topic=a&token=[REDACTED]&x=1',
+    );
+  });
+});
