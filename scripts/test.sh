@@ -20,3 +20,4 @@ step lint pnpm lint
 step typecheck pnpm typecheck
 step test pnpm test
 step build pnpm build
+step "bench smoke" pnpm bench --smoke
