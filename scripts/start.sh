@@ -7,6 +7,6 @@ export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 bash scripts/setup.sh
 pnpm build --output-logs=errors-only
 
-# The workspace server does not exist yet: list what was built.
-printf '\nRunyard packages built:\n'
-pnpm -r --silent exec node -e "const p=require('./package.json');console.log('  '+p.name.padEnd(32)+(p.description||''))"
+# The workspace server with an embedded runtime and SQLite; extra arguments go to `runyard serve`
+# (e.g. `bash scripts/start.sh --port 0 --workspace ~/notebooks`).
+exec node apps/workspace-server/dist/cli.js serve "$@"
