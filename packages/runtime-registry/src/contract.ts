@@ -287,3 +287,50 @@ export interface RuntimeHost extends RuntimeApi {
   readonly kind: 'embedded' | 'remote';
   close(): Promise<void>;
 }
+
+export const BundleDiagnosticSchema = z.object({ code: z.string(), message: z.string() });
+
+/** What a runtime said to a bundle sync. */
+export const BundleSyncResultSchema = z.object({
+  state: z.enum(['accepted', 'rejected']),
+  availability: BundleAvailabilitySchema.optional(),
+  diagnostics: z.array(BundleDiagnosticSchema),
+});
+export type BundleSyncResult = z.infer<typeof BundleSyncResultSchema>;
+
+/** The registry's record of one runtime: health and which bundle digests it accepted or refused. */
+export const RuntimeEntrySchema = z.object({
+  id: z.string(),
+  kind: z.enum(['embedded', 'remote']),
+  default: z.boolean(),
+  health: RuntimeHealthSchema,
+  bundles: z.array(
+    z.object({
+      id: z.string(),
+      digest: z.string(),
+      state: z.enum(['accepted', 'rejected']),
+      at: z.string(),
+      diagnostics: z.array(BundleDiagnosticSchema),
+    }),
+  ),
+});
+export type RuntimeEntry = z.infer<typeof RuntimeEntrySchema>;
+
+/** The workspace server's view of all its runtimes, local and remote, behind one interface. */
+export interface RuntimeRegistryApi {
+  register(host: RuntimeHost, options?: { default?: boolean }): RuntimeEntry;
+  /** Closes the host; the default runtime cannot be removed. */
+  unregister(runtimeId: string): Promise<void>;
+  list(): RuntimeEntry[];
+  entry(runtimeId: string): RuntimeEntry;
+  /** Throws `runtime_not_found`. */
+  get(runtimeId: string): RuntimeHost;
+  defaultRuntime(): RuntimeHost;
+  /** Probes now and records the result. */
+  probe(runtimeId: string): Promise<RuntimeHealth>;
+  syncBundle(runtimeId: string, bundle: unknown): Promise<BundleSyncResult>;
+  checkBundle(runtimeId: string, ref: { id: string; digest: string }): Promise<BundleAvailability>;
+  /** Syncs `bundle` first when the runtime lacks it; `worker_config_bundle_sync_rejected` if refused. */
+  createWorker(runtimeId: string, request: unknown, bundle?: unknown): Promise<WorkerInfo>;
+  close(): Promise<void>;
+}
