@@ -60,10 +60,11 @@ export function checkSignature(
   key: TrustKeyInput,
   payload: string,
 ): SignatureStatus {
+  // Computed first so a bad key is refused even for unsigned notebooks.
+  const expected = mac(key, payload);
   if (signature === undefined) return 'missing';
   // The format check only looks at the shape, not at the secret-dependent bytes.
   const match = typeof signature === 'string' ? SIGNATURE_PATTERN.exec(signature) : null;
-  const expected = mac(key, payload);
   if (!match?.[1]) return 'invalid';
   const given = Buffer.from(match[1], 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected) ? 'valid' : 'invalid';
