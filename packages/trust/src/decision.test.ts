@@ -389,3 +389,67 @@ describe('helpers', () => {
     expect(trustErrorStatus.trust_fingerprint_mismatch).toBe(409);
   });
 });
+
+describe('project-file dependencies', () => {
+  const pixi = [
+    { ecosystem: 'conda' as const, name: 'r-base', spec: 'r-base>=4' },
+    { ecosystem: 'pypi' as const, name: 'ignored', spec: 'canhazpassword' },
+  ];
+
+  it('are never covered by the notebook signature, only by the allowlist', () => {
+    const store = createMemoryTrustStore();
+    const signed = signNotebookDependencies(makeNotebook({ uv: ['somepkg'] }), key);
+    const decision = evaluateTrust({ notebook: signed, store, key, projectDependencies: pixi });
+    expect(decision.needsApproval).toBe(true);
+    expect(decision.untrusted.map((d) => `${d.ecosystem}:${d.name}`)).toEqual([
+      'conda:r-base',
+      'pypi:canhazpassword',
+    ]);
+    expect(decision.dependencies[0]).toMatchObject({ name: 'somepkg', approved: true });
+    expect(decision.fingerprint).not.toBe(
+      evaluateTrust({ notebook: signed, store, key }).fingerprint,
+    );
+  });
+
+  it('are approved together with the notebook, against a fingerprint that includes them', () => {
+    const store = createMemoryTrustStore();
+    const service = createTrustService({ store, key });
+    const notebook = makeNotebook({ uv: ['numpy'] });
+    const { fingerprint } = service.evaluate(notebook, { projectDependencies: pixi });
+    expectTrustError(
+      () => service.approve({ notebook, fingerprint, actor: 'u' }),
+      'trust_fingerprint_mismatch',
+    );
+    const result = service.approve({
+      notebook,
+      fingerprint,
+      actor: 'u',
+      projectDependencies: pixi,
+    });
+    expect(result.decision.needsApproval).toBe(false);
+    expect(store.findTrusted([{ ecosystem: 'pypi', name: 'canhazpassword' }])).toHaveLength(1);
+  });
+
+  it('refuses malformed project dependencies', () => {
+    const store = createMemoryTrustStore();
+    for (const bad of [
+      [{ ecosystem: 'npm', name: 'x', spec: 'x' }],
+      [{ ecosystem: 'pypi', spec: 42 }],
+      'x',
+    ]) {
+      expect(() =>
+        evaluateTrust({ notebook: makeNotebook(), store, key, projectDependencies: bad as never }),
+      ).toThrowError(TrustError);
+    }
+    expectTrustError(
+      () =>
+        evaluateTrust({
+          notebook: makeNotebook(),
+          store,
+          key,
+          projectDependencies: [{ ecosystem: 'pypi', name: 'x', spec: 'x; rm -rf /' }],
+        }),
+      'trust_metadata_invalid',
+    );
+  });
+});

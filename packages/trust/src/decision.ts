@@ -6,7 +6,12 @@ import {
   type Ecosystem,
   toDependency,
 } from '@runyard/env-detection';
-import { type DependencyOrigin, readNotebookDependencies } from './dependencies.js';
+import {
+  combinedFingerprint,
+  type DependencyOrigin,
+  readNotebookDependencies,
+  readProjectDependencies,
+} from './dependencies.js';
 import { TrustError } from './errors.js';
 import {
   checkSignature,
@@ -59,6 +64,11 @@ export interface EvaluateTrustInput {
   key: TrustKeyInput;
   /** Names typosquat warnings compare against besides the allowlist. */
   wellKnownPackages?: readonly string[];
+  /**
+   * Dependencies from project files the environment will also install (pyproject, pixi,
+   * environment.yml). Only the allowlist covers them; a notebook signature does not.
+   */
+  projectDependencies?: readonly Dependency[];
 }
 
 /**
@@ -69,19 +79,23 @@ export interface EvaluateTrustInput {
  */
 export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   const read = readNotebookDependencies(input.notebook);
+  const project = readProjectDependencies(input.projectDependencies ?? []);
   const signature = checkSignature(
     read.notebook.metadata.runyard?.trust_signature,
     input.key,
     read.payload,
   );
-  const allowlisted = new Set(input.store.findTrusted(read.dependencies).map(packageKey));
-  const dependencies: DependencyDecision[] = read.dependencies.map((dep) => {
+  const all = [...read.dependencies, ...project.dependencies];
+  // Only the notebook's own dependencies come first and are covered by its signature.
+  const signedCount = read.dependencies.length;
+  const allowlisted = new Set(input.store.findTrusted(all).map(packageKey));
+  const dependencies: DependencyDecision[] = all.map((dep, index) => {
     const isAllowlisted = allowlisted.has(packageKey(dep));
     return {
       ecosystem: dep.ecosystem,
       name: dep.name,
       spec: dep.spec,
-      approved: isAllowlisted || signature === 'valid',
+      approved: isAllowlisted || (signature === 'valid' && index < signedCount),
       allowlisted: isAllowlisted,
       origin: dep.origin,
     };
@@ -94,10 +108,10 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   else status = 'untrusted';
 
   const knownNames = new Set<string>(input.wellKnownPackages ?? WELL_KNOWN_PACKAGES);
-  const needsNames = read.dependencies.some((dep) => !allowlisted.has(packageKey(dep)));
+  const needsNames = all.some((dep) => !allowlisted.has(packageKey(dep)));
   if (needsNames) for (const entry of input.store.listTrusted()) knownNames.add(entry.name);
   const warnings = collectWarnings({
-    dependencies: read.dependencies,
+    dependencies: all,
     knownNames,
     isAllowlisted: (dep) => allowlisted.has(packageKey(dep)),
   });
@@ -107,7 +121,7 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
     dependencies,
     untrusted,
     warnings,
-    fingerprint: read.fingerprint,
+    fingerprint: combinedFingerprint(read.payload, project.entries),
     signature,
   };
 }
@@ -127,6 +141,8 @@ export interface ApproveInput {
   actor: string;
   /** Recorded in the audit log; a path relative to the workspace is best. */
   notebookPath?: string | null;
+  /** The same project-file dependencies that were passed to `evaluateTrust`. */
+  projectDependencies?: readonly Dependency[];
 }
 
 export interface ApproveResult {
@@ -156,16 +172,18 @@ export function approve(input: ApproveInput, context: TrustContext): ApproveResu
     MAX_NOTEBOOK_PATH_LENGTH,
   );
   const read = readNotebookDependencies(input.notebook);
-  if (!sameFingerprint(input.fingerprint, read.fingerprint)) {
+  const project = readProjectDependencies(input.projectDependencies ?? []);
+  if (!sameFingerprint(input.fingerprint, combinedFingerprint(read.payload, project.entries))) {
     throw new TrustError(
       'trust_fingerprint_mismatch',
       'the notebook dependencies changed since this fingerprint was computed; evaluate trust again and approve the new fingerprint',
     );
   }
+  const all = [...read.dependencies, ...project.dependencies];
   const changes =
-    read.dependencies.length === 0
+    all.length === 0
       ? []
-      : context.store.allow(read.dependencies, { source: 'user-approval', actor, notebookPath });
+      : context.store.allow(all, { source: 'user-approval', actor, notebookPath });
   const signOptions: SignOptions = context.now ? { now: context.now } : {};
   const notebook = signNotebookDependencies(read.notebook, context.key, signOptions);
   const decision = evaluateTrust({
@@ -173,6 +191,7 @@ export function approve(input: ApproveInput, context: TrustContext): ApproveResu
     store: context.store,
     key: context.key,
     ...(context.wellKnownPackages ? { wellKnownPackages: context.wellKnownPackages } : {}),
+    ...(input.projectDependencies ? { projectDependencies: input.projectDependencies } : {}),
   });
   return { notebook, decision, changes };
 }
@@ -231,7 +250,10 @@ export function revoke(
 
 /** The operations bound to one store and key, as the apps use them. */
 export interface TrustService {
-  evaluate(notebook: unknown): TrustDecision;
+  evaluate(
+    notebook: unknown,
+    options?: { projectDependencies?: readonly Dependency[] },
+  ): TrustDecision;
   approve(input: ApproveInput): ApproveResult;
   seedFromCreate(
     dependencies: readonly Dependency[],
@@ -243,9 +265,10 @@ export interface TrustService {
 
 export function createTrustService(context: TrustContext): TrustService {
   return {
-    evaluate: (notebook) =>
+    evaluate: (notebook, options = {}) =>
       evaluateTrust({
         notebook,
+        ...options,
         store: context.store,
         key: context.key,
         ...(context.wellKnownPackages ? { wellKnownPackages: context.wellKnownPackages } : {}),

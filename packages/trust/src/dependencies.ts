@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   type Dependency,
+  DependencySchema,
   EnvDetectionError,
   type Notebook,
   parseCondaSpec,
@@ -9,6 +10,7 @@ import {
   parseRequirement,
   type RequirementSource,
   readInlineDependencies,
+  toDependency,
 } from '@runyard/env-detection';
 import canonicalize from 'canonicalize';
 import { TrustError } from './errors.js';
@@ -166,9 +168,54 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       notebook,
       dependencies,
       payload: text,
-      fingerprint: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+      fingerprint: combinedFingerprint(text, []),
     };
   } catch (error) {
     throw toTrustError(error);
   }
+}
+
+/**
+ * Dependencies that come from project files next to the notebook (pyproject.toml, pixi.toml,
+ * environment.yml). They are not covered by the notebook's signature, only by the allowlist,
+ * and they are part of the fingerprint so an approval covers exactly what was shown.
+ */
+export function readProjectDependencies(dependencies: readonly unknown[]): {
+  dependencies: NotebookDependency[];
+  entries: Record<string, unknown>[];
+} {
+  if (!Array.isArray(dependencies)) {
+    throw new TrustError('trust_input_invalid', 'project dependencies must be a list');
+  }
+  const out: NotebookDependency[] = [];
+  const entries: Record<string, unknown>[] = [];
+  for (const value of dependencies) {
+    const parsed = DependencySchema.safeParse(value);
+    if (!parsed.success)
+      throw new TrustError('trust_input_invalid', 'malformed project dependency');
+    try {
+      const { ecosystem, spec } = parsed.data;
+      // The name is re-derived from the spec: a name that disagrees with its spec must not
+      // get one package approved while another is installed.
+      const dep = toDependency(spec, ecosystem);
+      const { entry, origin } = ecosystem === 'pypi' ? canonicalPypi(spec) : canonicalConda(spec);
+      out.push({ ...dep, origin });
+      entries.push({ ecosystem, ...entry });
+    } catch (error) {
+      throw toTrustError(error);
+    }
+  }
+  return { dependencies: out, entries: entries.sort(byJson) };
+}
+
+/** Combines the notebook's fingerprint with project-file dependencies, when there are any. */
+export function combinedFingerprint(
+  notebookPayload: string,
+  projectEntries: readonly Record<string, unknown>[],
+): string {
+  const text =
+    projectEntries.length === 0
+      ? notebookPayload
+      : (canonicalize({ notebook: JSON.parse(notebookPayload), project: projectEntries }) ?? '');
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }

@@ -19,6 +19,7 @@ export {
   type NotebookDependencies,
   type NotebookDependency,
   readNotebookDependencies,
+  readProjectDependencies,
 } from './dependencies.js';
 export { TrustError, TrustErrorCode, trustErrorStatus } from './errors.js';
 export {
