@@ -1,1 +1,7 @@
-export {};
+export { trustAudit, trustedPackages } from './schema.js';
+export {
+  type OpenTrustStoreOptions,
+  type OpenTrustStoreTarget,
+  openTrustStore,
+  type SqliteTrustStore,
+} from './store.js';

@@ -1,0 +1,211 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDatabase } from '@runyard/sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_TRUSTED_PACKAGES, TrustError } from '../index.js';
+import { tempDir } from '../test-support/notebooks.js';
+import { openTrustStore } from './index.js';
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir('store'));
+});
+afterEach(() => cleanup());
+
+function openError(file: string): TrustError {
+  try {
+    openTrustStore({ file }).close();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TrustError);
+    return error as TrustError;
+  }
+  throw new Error('expected the store to refuse the file');
+}
+
+describe('openTrustStore', () => {
+  it('migrates once and seeds the defaults into both ecosystems', () => {
+    const file = join(dir, 'runyard.db');
+    const store = openTrustStore({ file });
+    const trusted = store.listTrusted();
+    expect(trusted).toHaveLength(DEFAULT_TRUSTED_PACKAGES.length * 2);
+    for (const name of DEFAULT_TRUSTED_PACKAGES) {
+      for (const ecosystem of ['pypi', 'conda'] as const) {
+        expect(trusted).toContainEqual(
+          expect.objectContaining({ ecosystem, name, source: 'default-seed' }),
+        );
+      }
+    }
+    expect(
+      store.auditLog().every((entry) => entry.action === 'seed' && entry.effect === 'added'),
+    ).toBe(true);
+    store.close();
+    // Reopening writes nothing new: seeding is ON CONFLICT DO NOTHING and unchanged rows are not audited.
+    const again = openTrustStore({ file });
+    expect(again.auditLog()).toHaveLength(DEFAULT_TRUSTED_PACKAGES.length * 2);
+    const migrations = again.db
+      .prepare("SELECT tag FROM __runyard_migrations WHERE scope = 'trust'")
+      .all();
+    expect(migrations).toEqual([{ tag: '0000_init' }, { tag: '0001_audit_append_only' }]);
+    again.close();
+  });
+
+  it('never overwrites an earlier approval and its source, and revokes nothing when defaults shrink', () => {
+    const file = join(dir, 'runyard.db');
+    const first = openTrustStore({ file }, { defaultTrustedPackages: ['scipy'] });
+    first.allow([{ ecosystem: 'pypi', name: 'NumPy' }], { source: 'user-approval', actor: 'me' });
+    first.close();
+    const second = openTrustStore({ file }, { defaultTrustedPackages: ['numpy'] });
+    const numpy = second.findTrusted([{ ecosystem: 'pypi', name: 'numpy' }]);
+    expect(numpy).toEqual([expect.objectContaining({ source: 'user-approval' })]);
+    // scipy was a default before and is not any more: still trusted.
+    expect(second.findTrusted([{ ecosystem: 'conda', name: 'scipy' }])).toHaveLength(1);
+    expect(second.findTrusted([{ ecosystem: 'conda', name: 'numpy' }])).toEqual([
+      expect.objectContaining({ source: 'default-seed' }),
+    ]);
+    second.close();
+  });
+
+  it('records approvals, seeds and revocations in an append-only audit log', () => {
+    const store = openTrustStore({ file: join(dir, 'runyard.db') }, { defaultTrustedPackages: [] });
+    store.allow([{ ecosystem: 'conda', name: 'R-Base' }], {
+      source: 'project-file',
+      notebookPath: 'x.ipynb',
+    });
+    store.allow([{ ecosystem: 'conda', name: 'r-base' }], { source: 'user-approval', actor: 'me' });
+    store.revoke([{ ecosystem: 'conda', name: 'r-base' }], { actor: 'admin' });
+    store.revoke([{ ecosystem: 'conda', name: 'r-base' }], { actor: 'admin' });
+    expect(
+      store.auditLog().map(({ action, effect, source, actor, notebookPath, name }) => ({
+        action,
+        effect,
+        source,
+        actor,
+        notebookPath,
+        name,
+      })),
+    ).toEqual([
+      {
+        action: 'seed',
+        effect: 'added',
+        source: 'project-file',
+        actor: null,
+        notebookPath: 'x.ipynb',
+        name: 'r-base',
+      },
+      {
+        action: 'approve',
+        effect: 'already_trusted',
+        source: 'user-approval',
+        actor: 'me',
+        notebookPath: null,
+        name: 'r-base',
+      },
+      {
+        action: 'revoke',
+        effect: 'removed',
+        source: null,
+        actor: 'admin',
+        notebookPath: null,
+        name: 'r-base',
+      },
+      {
+        action: 'revoke',
+        effect: 'not_trusted',
+        source: null,
+        actor: 'admin',
+        notebookPath: null,
+        name: 'r-base',
+      },
+    ]);
+    expect(store.auditLog({ limit: 1 })).toHaveLength(1);
+    expect(() => store.db.prepare("UPDATE trust_audit SET actor = 'someone else'").run()).toThrow(
+      /append-only/,
+    );
+    expect(() => store.db.prepare('DELETE FROM trust_audit').run()).toThrow(/append-only/);
+    expect(store.auditLog()).toHaveLength(4);
+    store.close();
+  });
+
+  it('handles a thousand packages in one atomic call', () => {
+    const store = openTrustStore({ file: join(dir, 'runyard.db') }, { defaultTrustedPackages: [] });
+    const refs = Array.from({ length: 1000 }, (_, i) => ({
+      ecosystem: 'pypi' as const,
+      name: `p${i}`,
+    }));
+    store.allow(refs, { source: 'user-approval' });
+    expect(store.findTrusted(refs)).toHaveLength(1000);
+    // A bad entry at the end rolls back nothing because it is refused before any write.
+    expect(() =>
+      store.allow(
+        [...refs.map((r) => ({ ...r, name: `q${r.name}` })), { ecosystem: 'pypi', name: '../x' }],
+        {
+          source: 'user-approval',
+        },
+      ),
+    ).toThrowError(expect.objectContaining({ code: 'trust_input_invalid' }));
+    expect(store.findTrusted([{ ecosystem: 'pypi', name: 'qp0' }])).toEqual([]);
+    store.close();
+  });
+
+  it('works on a connection the app shares, and leaves it open', () => {
+    const db = openDatabase(join(dir, 'runyard.db'));
+    const store = openTrustStore({ db });
+    expect(store.listTrusted().length).toBeGreaterThan(0);
+    store.close();
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT count(*) AS n FROM trust_trusted_packages').get()).toEqual({
+      n: DEFAULT_TRUSTED_PACKAGES.length * 2,
+    });
+    db.close();
+  });
+
+  it('refuses a file that is not a database, without resetting it or naming its path', () => {
+    const file = join(dir, 'runyard.db');
+    const garbage = Buffer.from(
+      'definitely not sqlite, but maybe someone’s approvals '.repeat(200),
+    );
+    writeFileSync(file, garbage);
+    const error = openError(file);
+    expect(error.code).toBe('trust_store_corrupt');
+    expect(error.message).not.toContain(dir);
+    expect(readFileSync(file).equals(garbage)).toBe(true);
+  });
+
+  it('refuses a truncated database, without resetting it', () => {
+    const file = join(dir, 'runyard.db');
+    const store = openTrustStore({ file });
+    store.allow(
+      Array.from({ length: 3000 }, (_, i) => ({
+        ecosystem: 'pypi' as const,
+        name: `package-number-${i}`,
+      })),
+      {
+        source: 'user-approval',
+        actor: 'someone with a long name',
+        notebookPath: 'notebooks/analysis.ipynb',
+      },
+    );
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+    store.close();
+    const bytes = readFileSync(file);
+    const truncated = bytes.subarray(0, Math.floor(bytes.length / 2));
+    writeFileSync(file, truncated);
+    const error = openError(file);
+    expect(error.code).toBe('trust_store_corrupt');
+    expect(readFileSync(file).equals(truncated)).toBe(true);
+  });
+
+  it('refuses hostile default lists', () => {
+    const file = join(dir, 'runyard.db');
+    for (const defaults of [
+      ['ok', '../../etc'],
+      'numpy' as unknown as string[],
+      [42 as unknown as string],
+    ]) {
+      expect(() => openTrustStore({ file }, { defaultTrustedPackages: defaults })).toThrowError(
+        expect.objectContaining({ code: 'trust_input_invalid' }),
+      );
+    }
+  });
+});

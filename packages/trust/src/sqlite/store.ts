@@ -1,0 +1,280 @@
+import { join } from 'node:path';
+import {
+  migrate,
+  openDatabase,
+  packageDir,
+  type SqliteDatabase,
+  SqliteStoreError,
+  toStoreError,
+  writeTransaction,
+} from '@runyard/sqlite';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
+import { TrustError } from '../errors.js';
+import {
+  type AuditAction,
+  type AuditEffect,
+  type AuditEntry,
+  checkAuditText,
+  checkSource,
+  DEFAULT_TRUSTED_PACKAGES,
+  MAX_ACTOR_LENGTH,
+  MAX_NOTEBOOK_PATH_LENGTH,
+  type PackageChange,
+  type PackageRef,
+  seedDefaults,
+  type TrustedPackage,
+  type TrustStore,
+  toPackageRefs,
+} from '../store.js';
+import { trustAudit, trustedPackages } from './schema.js';
+
+export type OpenTrustStoreTarget = { file: string } | { db: SqliteDatabase };
+
+export interface OpenTrustStoreOptions {
+  /** Seeded into both ecosystems on open (default `DEFAULT_TRUSTED_PACKAGES`). */
+  defaultTrustedPackages?: readonly string[];
+  now?: () => Date;
+}
+
+export interface SqliteTrustStore extends TrustStore {
+  readonly db: SqliteDatabase;
+  /** Closes the connection if this store opened it; a shared connection stays open. */
+  close(): void;
+}
+
+const CHUNK = 400;
+
+function toTrustStoreError(error: unknown, db?: SqliteDatabase): unknown {
+  if (error instanceof TrustError) return error;
+  const mapped =
+    error instanceof SqliteStoreError ? error : toStoreError(error, db?.name ?? 'database');
+  if (mapped instanceof SqliteStoreError) {
+    if (mapped.code === 'database_corrupt') {
+      return new TrustError(
+        'trust_store_corrupt',
+        `the trust database is damaged and was left untouched so no approval is lost: ${mapped.message}`,
+        { cause: mapped },
+      );
+    }
+    if (mapped.code === 'database_busy') {
+      return new TrustError(
+        'trust_store_busy',
+        'the trust database stayed locked by another process',
+        {
+          cause: mapped,
+        },
+      );
+    }
+    return new TrustError('trust_store_failed', `the trust database failed: ${mapped.message}`, {
+      cause: mapped,
+    });
+  }
+  return new TrustError('trust_store_failed', 'the trust database failed', { cause: error });
+}
+
+function guarded<T>(db: SqliteDatabase | undefined, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw toTrustStoreError(error, db);
+  }
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+type PackageRow = typeof trustedPackages.$inferSelect;
+type AuditRow = typeof trustAudit.$inferSelect;
+
+const toTrusted = (row: PackageRow): TrustedPackage => ({
+  ecosystem: row.ecosystem,
+  name: row.name,
+  source: row.source,
+  approvedAt: row.approvedAt,
+});
+
+const toAudit = (row: AuditRow): AuditEntry => ({
+  id: row.id,
+  at: row.at,
+  action: row.action,
+  effect: row.effect,
+  ecosystem: row.ecosystem,
+  name: row.name,
+  source: row.source,
+  actor: row.actor,
+  notebookPath: row.notebookPath,
+});
+
+class SqliteStore implements SqliteTrustStore {
+  readonly db: SqliteDatabase;
+  readonly #orm: BetterSQLite3Database;
+  readonly #owned: boolean;
+  readonly #now: () => Date;
+
+  constructor(db: SqliteDatabase, owned: boolean, now: () => Date) {
+    this.db = db;
+    this.#orm = drizzle(db);
+    this.#owned = owned;
+    this.#now = now;
+  }
+
+  #find(refs: readonly PackageRef[]): TrustedPackage[] {
+    const found: TrustedPackage[] = [];
+    for (const ecosystem of ['pypi', 'conda'] as const) {
+      const names = [...new Set(refs.filter((r) => r.ecosystem === ecosystem).map((r) => r.name))];
+      for (const chunk of chunks(names)) {
+        const rows = this.#orm
+          .select()
+          .from(trustedPackages)
+          .where(
+            and(eq(trustedPackages.ecosystem, ecosystem), inArray(trustedPackages.name, chunk)),
+          )
+          .all();
+        found.push(...rows.map(toTrusted));
+      }
+    }
+    return found;
+  }
+
+  findTrusted(packages: readonly PackageRef[]): TrustedPackage[] {
+    const refs = toPackageRefs(packages);
+    return guarded(this.db, () => this.#find(refs));
+  }
+
+  listTrusted(): TrustedPackage[] {
+    return guarded(this.db, () =>
+      this.#orm
+        .select()
+        .from(trustedPackages)
+        .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
+        .all()
+        .map(toTrusted),
+    );
+  }
+
+  #audit(
+    action: AuditAction,
+    effect: AuditEffect,
+    ref: PackageRef,
+    fields: {
+      at: string;
+      source: AuditEntry['source'];
+      actor: string | null;
+      notebookPath: string | null;
+    },
+  ): void {
+    this.#orm
+      .insert(trustAudit)
+      .values({ action, effect, ecosystem: ref.ecosystem, name: ref.name, ...fields })
+      .run();
+  }
+
+  allow(
+    packages: readonly PackageRef[],
+    context: Parameters<TrustStore['allow']>[1],
+  ): PackageChange[] {
+    const refs = toPackageRefs(packages);
+    const source = checkSource(context.source);
+    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
+    const notebookPath = checkAuditText(
+      context.notebookPath,
+      'notebook path',
+      MAX_NOTEBOOK_PATH_LENGTH,
+    );
+    const action: AuditAction = source === 'user-approval' ? 'approve' : 'seed';
+    return guarded(this.db, () =>
+      writeTransaction(this.db, () => {
+        const at = this.#now().toISOString();
+        return refs.map((ref) => {
+          // ON CONFLICT DO NOTHING: an earlier approval and its source are never overwritten.
+          const inserted = this.#orm
+            .insert(trustedPackages)
+            .values({ ...ref, source, approvedAt: at })
+            .onConflictDoNothing()
+            .run();
+          const effect: AuditEffect = inserted.changes > 0 ? 'added' : 'already_trusted';
+          if (effect === 'added' || context.auditUnchanged !== false) {
+            this.#audit(action, effect, ref, { at, source, actor, notebookPath });
+          }
+          return { ...ref, effect };
+        });
+      }),
+    );
+  }
+
+  revoke(
+    packages: readonly PackageRef[],
+    context: Parameters<TrustStore['revoke']>[1] = {},
+  ): PackageChange[] {
+    const refs = toPackageRefs(packages);
+    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
+    const notebookPath = checkAuditText(
+      context.notebookPath,
+      'notebook path',
+      MAX_NOTEBOOK_PATH_LENGTH,
+    );
+    return guarded(this.db, () =>
+      writeTransaction(this.db, () => {
+        const at = this.#now().toISOString();
+        return refs.map((ref) => {
+          const removed = this.#orm
+            .delete(trustedPackages)
+            .where(
+              and(eq(trustedPackages.ecosystem, ref.ecosystem), eq(trustedPackages.name, ref.name)),
+            )
+            .run();
+          const effect: AuditEffect = removed.changes > 0 ? 'removed' : 'not_trusted';
+          this.#audit('revoke', effect, ref, { at, source: null, actor, notebookPath });
+          return { ...ref, effect };
+        });
+      }),
+    );
+  }
+
+  auditLog(options: { limit?: number } = {}): AuditEntry[] {
+    return guarded(this.db, () => {
+      if (options.limit === undefined) {
+        return this.#orm.select().from(trustAudit).orderBy(asc(trustAudit.id)).all().map(toAudit);
+      }
+      const limit = Math.max(0, Math.floor(options.limit));
+      return this.#orm
+        .select()
+        .from(trustAudit)
+        .orderBy(desc(trustAudit.id))
+        .limit(limit)
+        .all()
+        .reverse()
+        .map(toAudit);
+    });
+  }
+
+  close(): void {
+    if (this.#owned && this.db.open) this.db.close();
+  }
+}
+
+/**
+ * Opens the allowlist in a SQLite file (or on a connection the app shares), applies the
+ * checked-in migrations and seeds the default packages into both ecosystems. A damaged file
+ * is refused with `trust_store_corrupt` and never reset: it holds the user's approvals.
+ */
+export function openTrustStore(
+  target: OpenTrustStoreTarget,
+  options: OpenTrustStoreOptions = {},
+): SqliteTrustStore {
+  const owned = 'file' in target;
+  const db = guarded(undefined, () => (owned ? openDatabase(target.file) : target.db));
+  try {
+    guarded(db, () => migrate(db, 'trust', join(packageDir(import.meta.url), 'drizzle')));
+    const store = new SqliteStore(db, owned, options.now ?? (() => new Date()));
+    seedDefaults(store, options.defaultTrustedPackages ?? DEFAULT_TRUSTED_PACKAGES);
+    return store;
+  } catch (error) {
+    if (owned) db.close();
+    throw error;
+  }
+}
