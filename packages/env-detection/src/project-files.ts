@@ -133,6 +133,8 @@ function parseYaml(text: string, path: string): unknown {
       uniqueKeys: true,
       merge: false,
       prettyErrors: true,
+      // Warnings would go to process.emitWarning with a snippet of the file; never log contents.
+      logLevel: 'error',
     });
   } catch (error) {
     if (error instanceof YAMLError) {
