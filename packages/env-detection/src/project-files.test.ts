@@ -210,6 +210,12 @@ describe('parsePixiToml', () => {
     expect(error).toMatchObject({ code: 'project_file_invalid', details: { line: 2 } });
   });
 
+  it('keeps hostile keys printable in wrong-type messages', () => {
+    const error = errorOf(() => parsePixiToml('[dependencies]\n"evil\\u001b[2J\\nkey" = 5\n'));
+    expect(error.code).toBe('project_file_invalid');
+    expect(error.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('refuses wrong value types', () => {
     expect(errorOf(() => parsePixiToml('[dependencies]\nnumpy = 5\n')).code).toBe(
       'project_file_invalid',

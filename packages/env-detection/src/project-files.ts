@@ -159,8 +159,10 @@ function validate<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const issues = result.error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`)
-    .join('; ');
-  throw invalidFile(path, issues);
+    .join('; ')
+    // Keys in the path come from the file; keep them printable and short.
+    .replace(/[^\x20-\x7e]/g, '?');
+  throw invalidFile(path, issues.length > 300 ? `${issues.slice(0, 300)}...` : issues);
 }
 
 function dependency(spec: string, ecosystem: Ecosystem, path: string): Dependency {
