@@ -18,12 +18,30 @@ export const envDetectionErrorStatus: Record<EnvDetectionErrorCode, number> = {
   invalid_dependency: 400,
 };
 
+/**
+ * Machine-readable context for an error. Never host paths: `path` is relative to the notebook's
+ * directory (e.g. `../pyproject.toml`).
+ */
+export interface EnvDetectionErrorDetails {
+  readonly path?: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** The language or kernel name that `unsupported_runtime` refers to. */
+  readonly language?: string;
+}
+
 export class EnvDetectionError extends Error {
   override readonly name = 'EnvDetectionError';
   readonly code: EnvDetectionErrorCode;
+  readonly details: EnvDetectionErrorDetails;
 
-  constructor(code: EnvDetectionErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: EnvDetectionErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: EnvDetectionErrorDetails },
+  ) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.code = code;
+    this.details = options?.details ?? {};
   }
 }

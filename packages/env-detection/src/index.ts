@@ -1,3 +1,4 @@
+export { MAX_CHANNEL_LENGTH, parseChannel } from './channels.js';
 export {
   type CondaSpec,
   type Dependency,
@@ -13,7 +14,22 @@ export {
   type RequirementSource,
   toDependency,
 } from './dependencies.js';
-export { EnvDetectionError, EnvDetectionErrorCode, envDetectionErrorStatus } from './errors.js';
+export {
+  type CondaEnvHashInput,
+  canonicalDependency,
+  computeCondaEnvHash,
+  computeUvEnvHash,
+  condaEnvHashPayload,
+  type UvEnvHashInput,
+  uvEnvHashPayload,
+} from './env-hash.js';
+export {
+  EnvDetectionError,
+  EnvDetectionErrorCode,
+  type EnvDetectionErrorDetails,
+  envDetectionErrorStatus,
+} from './errors.js';
+export { type EnvFs, type FileKind, type FileStat, nodeFs } from './fs.js';
 export {
   CondaMetadataSchema,
   type InlineDependencies,
@@ -28,3 +44,46 @@ export {
   readInlineDependencies,
   UvMetadataSchema,
 } from './notebook.js';
+export {
+  DENO_CONFIG_FILES,
+  MAX_PROJECT_DEPENDENCIES,
+  MAX_PROJECT_FILE_BYTES,
+  MAX_PROJECT_FILE_NESTING,
+  MAX_YAML_ALIASES,
+  type ProjectEnvironment,
+  type ProjectEnvSource,
+  PYTHON_PROJECT_FILES,
+  type PythonProjectFileName,
+  parseEnvironmentYml,
+  parsePixiToml,
+  parseProjectFile,
+  parsePyproject,
+} from './project-files.js';
+export {
+  type EnvPreferences,
+  EnvPreferencesSchema,
+  type EnvSource,
+  EnvSourceSchema,
+  type PythonManager,
+  PythonManagerSchema,
+  type ResolvedEnvironment,
+  ResolvedEnvironmentSchema,
+  type ResolveEnvironmentInput,
+  resolveEnvironment,
+} from './resolve.js';
+export {
+  type DetectRuntimeOptions,
+  detectRuntime,
+  type RuntimeDetection,
+  RuntimeDetectionSchema,
+  type RuntimeKind,
+  RuntimeKindSchema,
+  type RuntimeReason,
+  RuntimeReasonSchema,
+} from './runtime.js';
+export {
+  type EnvWarning,
+  type EnvWarningCode,
+  EnvWarningCodeSchema,
+  EnvWarningSchema,
+} from './warnings.js';

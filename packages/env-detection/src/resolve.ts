@@ -1,0 +1,336 @@
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { z } from 'zod';
+import { parseChannel } from './channels.js';
+import { type Dependency, DependencySchema } from './dependencies.js';
+import { computeCondaEnvHash, computeUvEnvHash } from './env-hash.js';
+import { EnvDetectionError } from './errors.js';
+import type { EnvFs } from './fs.js';
+import { parseNotebook, readInlineDependencies } from './notebook.js';
+import {
+  DENO_CONFIG_FILES,
+  MAX_PROJECT_FILE_BYTES,
+  type ProjectEnvironment,
+  PYTHON_PROJECT_FILES,
+  type PythonProjectFileName,
+  parseProjectFile,
+} from './project-files.js';
+import { detectRuntime, RuntimeKindSchema, RuntimeReasonSchema } from './runtime.js';
+import { type EnvWarning, EnvWarningSchema } from './warnings.js';
+
+export const EnvSourceSchema = z.enum([
+  'uv:inline',
+  'conda:inline',
+  'uv:pyproject',
+  'pixi:toml',
+  'conda:env_yml',
+  'uv:prewarmed',
+  'conda:prewarmed',
+  'deno',
+]);
+export type EnvSource = z.infer<typeof EnvSourceSchema>;
+
+export const PythonManagerSchema = z.enum(['uv', 'conda']);
+export type PythonManager = z.infer<typeof PythonManagerSchema>;
+
+export const EnvPreferencesSchema = z.object({
+  /** Runtime for notebooks that name none. */
+  defaultRuntime: RuntimeKindSchema.default('python'),
+  /** Wins when a notebook declares both uv and conda dependencies; picks the prewarmed pool. */
+  preferredManager: PythonManagerSchema.default('uv'),
+});
+export type EnvPreferences = z.infer<typeof EnvPreferencesSchema>;
+
+export const ResolvedEnvironmentSchema = z.object({
+  runtime: RuntimeKindSchema,
+  runtimeReason: RuntimeReasonSchema,
+  source: EnvSourceSchema,
+  /** The project file or Deno config used, relative to the notebook's directory (`/`-separated). */
+  projectFile: z.string().nullable(),
+  /** `name` of an environment.yml. */
+  envName: z.string().nullable(),
+  dependencies: z.array(DependencySchema),
+  channels: z.array(z.string()),
+  requiresPython: z.string().nullable(),
+  /** Python version of an inline conda section (`metadata.conda.python`). */
+  python: z.string().nullable(),
+  /** Cache key of the environment (16 lowercase hex); null for Deno, which builds none. */
+  envHash: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .nullable(),
+  warnings: z.array(EnvWarningSchema),
+});
+export type ResolvedEnvironment = z.infer<typeof ResolvedEnvironmentSchema>;
+
+export interface ResolveEnvironmentInput {
+  /** Absolute path of the notebook file. */
+  notebookPath: string;
+  /** The notebook, parsed or not; it is validated with `NotebookSchema` either way. */
+  notebook: unknown;
+  preferences?: Partial<EnvPreferences>;
+  fs: EnvFs;
+  /** The user's home directory: the walk-up never looks above it. */
+  homeDir: string;
+  /**
+   * Identity of a notebook without dependencies, keeping its environment its own. Defaults to
+   * `metadata.runyard.env_id`, then to `notebook:` + the notebook's absolute path.
+   */
+  envId?: string;
+}
+
+/** Levels the walk-up visits at most, whatever the filesystem claims. */
+const MAX_WALK_LEVELS = 256;
+
+interface FoundFile {
+  path: string;
+  name: string;
+  size: number;
+}
+
+/**
+ * Walks up from `startDir` looking for the first of `names` present as a regular file in a
+ * directory. Each directory is checked, then the walk stops if that directory holds `.git`
+ * (file or directory: worktrees and submodules use a file) or is the home directory, so a
+ * notebook never picks up another repository's or the user's global project file.
+ */
+async function findClosest(
+  fs: EnvFs,
+  startDir: string,
+  homeDir: string,
+  names: readonly string[],
+): Promise<FoundFile | null> {
+  let dir = startDir;
+  for (let level = 0; level < MAX_WALK_LEVELS; level++) {
+    for (const name of names) {
+      const path = join(dir, name);
+      const info = await fs.stat(path);
+      if (info?.kind === 'file') return { path, name, size: info.size };
+    }
+    if (dir === homeDir) return null;
+    if ((await fs.stat(join(dir, '.git'))) !== null) return null;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+  return null;
+}
+
+function displayPath(notebookDir: string, file: string): string {
+  return relative(notebookDir, file).split(sep).join('/');
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+async function readProjectFile(fs: EnvFs, found: FoundFile, shown: string): Promise<string> {
+  const tooBig = (size: number) =>
+    new EnvDetectionError(
+      'project_file_invalid',
+      `${shown}: file is ${size} bytes; the limit is ${MAX_PROJECT_FILE_BYTES}`,
+      { details: { path: shown } },
+    );
+  if (found.size > MAX_PROJECT_FILE_BYTES) throw tooBig(found.size);
+  let content: Uint8Array | string;
+  try {
+    content = await fs.readFile(found.path, MAX_PROJECT_FILE_BYTES);
+  } catch (error) {
+    throw new EnvDetectionError('project_file_invalid', `${shown}: file could not be read`, {
+      cause: error,
+      details: { path: shown },
+    });
+  }
+  const size = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
+  if (size > MAX_PROJECT_FILE_BYTES) throw tooBig(size);
+  if (typeof content === 'string') return content;
+  try {
+    return utf8.decode(content);
+  } catch (error) {
+    throw new EnvDetectionError('project_file_invalid', `${shown}: file is not valid UTF-8`, {
+      cause: error,
+      details: { path: shown },
+    });
+  }
+}
+
+function inlineChannels(list: string[]): string[] {
+  return list.map((channel) => {
+    try {
+      return parseChannel(channel);
+    } catch (error) {
+      throw new EnvDetectionError(
+        'invalid_dependency',
+        `metadata.conda.channels: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  });
+}
+
+function uvResult(
+  base: Pick<ResolvedEnvironment, 'runtime' | 'runtimeReason' | 'warnings'>,
+  source: EnvSource,
+  fields: {
+    projectFile?: string | null;
+    dependencies: Dependency[];
+    requiresPython: string | null;
+    envId: string;
+  },
+): ResolvedEnvironment {
+  return {
+    ...base,
+    source,
+    projectFile: fields.projectFile ?? null,
+    envName: null,
+    dependencies: fields.dependencies,
+    channels: [],
+    requiresPython: fields.requiresPython,
+    python: null,
+    envHash: computeUvEnvHash(fields),
+  };
+}
+
+function condaResult(
+  base: Pick<ResolvedEnvironment, 'runtime' | 'runtimeReason' | 'warnings'>,
+  source: EnvSource,
+  fields: {
+    projectFile?: string | null;
+    envName?: string | null;
+    dependencies: Dependency[];
+    channels: string[];
+    requiresPython: string | null;
+    python: string | null;
+    envId: string;
+  },
+): ResolvedEnvironment {
+  return {
+    ...base,
+    source,
+    projectFile: fields.projectFile ?? null,
+    envName: fields.envName ?? null,
+    dependencies: fields.dependencies,
+    channels: fields.channels,
+    requiresPython: fields.requiresPython,
+    python: fields.python,
+    envHash: computeCondaEnvHash(fields),
+  };
+}
+
+/**
+ * Decides where a notebook's environment comes from. Python, first match wins:
+ * 1. inline `metadata.uv` (`uv:inline`) or `metadata.conda` (`conda:inline`); both present →
+ *    the preferred manager, with an `inline_manager_conflict` warning;
+ * 2. the closest project file walking up from the notebook's directory, checking
+ *    `pyproject.toml` (`uv:pyproject`, or `pixi:toml` with `[tool.pixi]`), `pixi.toml`,
+ *    `environment.yml`, `environment.yaml` in each directory;
+ * 3. a prewarmed environment of the preferred manager (`uv:prewarmed` / `conda:prewarmed`).
+ * Deno notebooks get source `deno` with the closest `deno.json`/`deno.jsonc` as config.
+ */
+export async function resolveEnvironment(
+  input: ResolveEnvironmentInput,
+): Promise<ResolvedEnvironment> {
+  if (!isAbsolute(input.notebookPath) || !isAbsolute(input.homeDir)) {
+    throw new TypeError('notebookPath and homeDir must be absolute paths');
+  }
+  const preferences = EnvPreferencesSchema.parse(input.preferences ?? {});
+  const notebook = parseNotebook(input.notebook);
+  const notebookPath = resolve(input.notebookPath);
+  const homeDir = resolve(input.homeDir);
+  const notebookDir = dirname(notebookPath);
+  const detection = detectRuntime(notebook, { defaultRuntime: preferences.defaultRuntime });
+  const warnings: EnvWarning[] = [];
+  const base = { runtime: detection.runtime, runtimeReason: detection.reason, warnings };
+
+  if (detection.runtime === 'deno') {
+    const { uv, conda } = notebook.metadata;
+    if (uv?.dependencies !== undefined || conda?.dependencies !== undefined) {
+      warnings.push({
+        code: 'inline_dependencies_ignored',
+        message: 'the notebook runs on Deno; its uv/conda dependency metadata is ignored',
+      });
+    }
+    const config = await findClosest(input.fs, notebookDir, homeDir, DENO_CONFIG_FILES);
+    return {
+      ...base,
+      source: 'deno',
+      projectFile: config ? displayPath(notebookDir, config.path) : null,
+      envName: null,
+      dependencies: [],
+      channels: [],
+      requiresPython: null,
+      python: null,
+      envHash: null,
+    };
+  }
+
+  const notebookEnvId =
+    input.envId ?? notebook.metadata.runyard?.env_id ?? `notebook:${notebookPath}`;
+  const inline = readInlineDependencies(notebook);
+  if (inline.uv && inline.conda) {
+    warnings.push({
+      code: 'inline_manager_conflict',
+      message: `the notebook declares both uv and conda dependencies; using ${preferences.preferredManager} (the preferred manager)`,
+    });
+  }
+  const useConda = inline.conda && (!inline.uv || preferences.preferredManager === 'conda');
+  if (useConda && inline.conda) {
+    return condaResult(base, 'conda:inline', {
+      dependencies: inline.conda.dependencies,
+      channels: inlineChannels(inline.conda.channels),
+      requiresPython: null,
+      python: inline.conda.python ?? null,
+      envId: notebookEnvId,
+    });
+  }
+  if (inline.uv) {
+    return uvResult(base, 'uv:inline', {
+      dependencies: inline.uv.dependencies,
+      requiresPython: inline.uv.requiresPython ?? null,
+      envId: notebookEnvId,
+    });
+  }
+
+  const found = await findClosest(input.fs, notebookDir, homeDir, PYTHON_PROJECT_FILES);
+  if (found) {
+    const shown = displayPath(notebookDir, found.path);
+    const text = await readProjectFile(input.fs, found, shown);
+    const project: ProjectEnvironment = parseProjectFile(
+      found.name as PythonProjectFileName,
+      text,
+      shown,
+    );
+    warnings.push(...project.warnings);
+    // A project without dependencies is still one environment for all its notebooks.
+    const envId = `project:${found.path}`;
+    if (project.source === 'uv:pyproject') {
+      return uvResult(base, project.source, {
+        projectFile: shown,
+        dependencies: project.dependencies,
+        requiresPython: project.requiresPython,
+        envId,
+      });
+    }
+    return condaResult(base, project.source, {
+      projectFile: shown,
+      envName: project.envName,
+      dependencies: project.dependencies,
+      channels: project.channels,
+      requiresPython: project.requiresPython,
+      python: null,
+      envId,
+    });
+  }
+
+  if (preferences.preferredManager === 'conda') {
+    return condaResult(base, 'conda:prewarmed', {
+      dependencies: [],
+      channels: [],
+      requiresPython: null,
+      python: null,
+      envId: notebookEnvId,
+    });
+  }
+  return uvResult(base, 'uv:prewarmed', {
+    dependencies: [],
+    requiresPython: null,
+    envId: notebookEnvId,
+  });
+}
