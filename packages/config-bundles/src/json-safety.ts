@@ -68,7 +68,10 @@ export function assertPlainJson(value: unknown, limits: JsonSafetyLimits = defau
       continue;
     }
     if (typeof current !== 'object') {
-      throw new ConfigBundleError('invalid_bundle', `bundle contains a ${typeof current} value`);
+      throw new ConfigBundleError(
+        'invalid_bundle',
+        `bundle contains a value of type ${typeof current}`,
+      );
     }
     if (item.depth >= limits.maxDepth) throw tooDeep(limits.maxDepth);
     if (Array.isArray(current)) {

@@ -159,6 +159,24 @@ describe('validateBundle refuses forbidden content, naming the field but never t
     expectNoEcho(error, value);
   });
 
+  it('in declaration names and selector values', () => {
+    const named = expectCode(
+      validateMutated((b) => {
+        b.declarations[4]!.name = 'token=abc123';
+      }),
+      'config_bundle_forbidden_content',
+    );
+    expect(named.field).toBe('declarations[4].name');
+    expectNoEcho(named, 'abc123');
+    const selector = expectCode(
+      validateMutated((b) => {
+        b.profiles[1]!.selector.value = '..';
+      }),
+      'config_bundle_forbidden_content',
+    );
+    expect(selector.field).toBe('profiles[1].selector.value');
+  });
+
   it('in declaration references', () => {
     const error = expectCode(
       validateMutated((b) => {
