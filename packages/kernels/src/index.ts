@@ -1,3 +1,4 @@
+export { Backoff, type BackoffOptions } from './backoff.js';
 export {
   type ExecuteOptions,
   type ExecuteResult,
@@ -21,12 +22,57 @@ export {
   writeConnectionFile,
 } from './connection.js';
 export {
+  denoFromNpm,
+  denoKernelArgv,
+  findDeno,
+  type LaunchDenoKernelOptions,
+  launchDenoKernel,
+} from './deno.js';
+export {
+  availableEnvManagers,
+  type BuildEnvRequest,
+  type BuiltEnv,
+  type CondaTool,
+  createEnvBuilder,
+  type EnvBuilder,
+  type EnvBuilderOptions,
+  type EnvManager,
+  type EnvProgress,
+  environmentYmlName,
+  findCondaTool,
+  type Isolation,
+  interpreterPath,
+  type Wheelhouse,
+} from './env-builder.js';
+export {
+  createEnvCache,
+  type EnvCache,
+  type EnvCacheEntry,
+  type EnvCacheGetOptions,
+  type EnvCacheOptions,
+} from './env-cache.js';
+export {
+  createEnvPool,
+  DEFAULT_POOL_MAX_AGE_MS,
+  type EnvPool,
+  type EnvPoolEvent,
+  type EnvPoolOptions,
+  type PooledEnv,
+  poolPackageHash,
+} from './env-pool.js';
+export {
   isKernelError,
   KernelError,
   KernelErrorCode,
   type KernelErrorDetails,
   kernelErrorHttpStatus,
 } from './errors.js';
+export {
+  createKernelPool,
+  type KernelPool,
+  type KernelPoolEvent,
+  type KernelPoolOptions,
+} from './kernel-pool.js';
 export {
   findKernelspecs,
   type JupyterDirsOptions,
@@ -48,6 +94,14 @@ export type {
   StreamOutput,
 } from './outputs.js';
 export { type ExitInfo, ManagedProcess } from './process.js';
+export {
+  type BasePython,
+  defaultPythonCandidates,
+  type PythonSource,
+  pythonHasIpykernel,
+  type ResolveBasePythonOptions,
+  resolveBasePython,
+} from './python.js';
 export {
   DELIMITER,
   type JupyterMessage,
