@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +113,9 @@ export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string 
 
 /** Writes the connection file owner-only (it holds the signing key). */
 export function writeConnectionFile(runtimeDir: string, info: ConnectionInfo): string {
-  mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  // umask may loosen the mode; a dir we create holds keys, so pin it to owner-only.
+  if (mkdirSync(runtimeDir, { recursive: true, mode: 0o700 }) !== undefined)
+    chmodSync(runtimeDir, 0o700);
   const file = join(runtimeDir, `kernel-${randomUUID()}.json`);
   writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   return file;
