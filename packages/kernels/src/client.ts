@@ -131,6 +131,8 @@ export class KernelClient {
   private lastHeartbeat = Date.now();
   private closed = false;
   private restarting = false;
+  /** Pending restart: requests wait for it instead of writing to sockets being replaced. */
+  private restartDone: Promise<unknown> | undefined;
   private info: KernelInfo | undefined;
   readonly interruptMode: InterruptMode;
   private readonly options: KernelClientOptions;
@@ -439,6 +441,7 @@ export class KernelClient {
   }
 
   async kernelInfo(timeoutMs = 10_000): Promise<KernelInfo> {
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
     const reply = await this.request('shell', 'kernel_info_request', {}, timeoutMs);
     this.info = toKernelInfo(reply.content);
     return this.info;
@@ -537,6 +540,7 @@ export class KernelClient {
     code: string,
     options: ExecuteOptions,
   ): Promise<{ outcome: Promise<ExecuteResult>; settled: Promise<void> }> {
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
     if (!this.alive) {
       return {
         outcome: Promise.reject(new KernelError('kernel_dead', 'The kernel is dead')),
@@ -646,6 +650,20 @@ export class KernelClient {
         'This kernel was not launched here and cannot be restarted',
       );
     if (this.closed) throw new KernelError('kernel_shutdown', 'The kernel client is closed');
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
+    const done = this.doRestart(relaunch, options.timeoutMs ?? 60_000);
+    this.restartDone = done;
+    try {
+      return await done;
+    } finally {
+      if (this.restartDone === done) this.restartDone = undefined;
+    }
+  }
+
+  private async doRestart(
+    relaunch: () => Promise<KernelRuntime>,
+    timeoutMs: number,
+  ): Promise<KernelInfo> {
     this.restarting = true;
     try {
       this.setStatus('starting');
@@ -655,8 +673,7 @@ export class KernelClient {
       this.closeSockets();
       this.runtime.cleanup?.();
       this.attach(await relaunch());
-      const info = await this.waitReady({ timeoutMs: options.timeoutMs ?? 60_000 });
-      return info;
+      return await this.waitReady({ timeoutMs });
     } catch (error) {
       this.markDead(
         error instanceof KernelError

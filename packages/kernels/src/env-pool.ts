@@ -271,11 +271,12 @@ export function createEnvPool(options: EnvPoolOptions): EnvPool {
         // Never serve a stale env: a settings change must take effect for the next claim.
         const env = state.ready.find((e) => e.poolHash === hash && now() - e.createdAt <= maxAgeMs);
         if (!env) continue;
-        state.ready = state.ready.filter((e) => e !== env);
         const into = claimOptions.into ?? join(options.poolDir, 'claimed', env.id);
         mkdirSync(dirname(into), { recursive: true });
-        rmSync(join(env.prefix, MARKER), { force: true });
+        // Rename first: if the destination is taken the env stays pooled and the error surfaces.
         renameSync(env.prefix, into);
+        rmSync(join(into, MARKER), { force: true });
+        state.ready = state.ready.filter((e) => e !== env);
         state.wake.wake();
         emit({ type: 'claimed', manager, id: env.id });
         return { ...env, prefix: into, python: join(into, relative(env.prefix, env.python)) };
