@@ -104,7 +104,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-const REPLY_AFTER_INTERRUPT_MS = 5000;
+const REPLY_AFTER_INTERRUPT_MS = 10_000;
 const IDLE_GRACE_MS = 5000;
 
 /**
@@ -584,13 +584,21 @@ export class KernelClient {
       failWith(error);
       // Keep the queue slot until the kernel answers so the next request is not aborted by
       // stop_on_error when the interrupt lands.
+      // ipykernel ignores SIGINT between cells, so an interrupt that lands before the cell starts
+      // is lost: repeat it until the kernel answers (bounded).
+      const retry = setInterval(() => this.interrupt().catch(() => undefined), 1000);
+      retry.unref();
+      const bound = setTimeout(() => state.done(), REPLY_AFTER_INTERRUPT_MS);
+      bound.unref();
       state.done = () => {
+        clearInterval(retry);
+        clearTimeout(bound);
         this.executions.delete(msgId);
         finish();
       };
+      state.fail = state.done;
       state.options = {};
       this.interrupt().catch(() => undefined);
-      setTimeout(() => state.done(), REPLY_AFTER_INTERRUPT_MS).unref();
     };
     const onAbort = () =>
       giveUp(new KernelError('execute_cancelled', 'The execution was cancelled'));
