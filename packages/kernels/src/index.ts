@@ -1,1 +1,115 @@
-export {};
+export { Backoff, type BackoffOptions } from './backoff.js';
+export {
+  type ExecuteOptions,
+  type ExecuteResult,
+  type InterruptMode,
+  KernelClient,
+  type KernelClientOptions,
+  type KernelEvents,
+  type KernelInfo,
+  type KernelRuntime,
+  type KernelStatus,
+} from './client.js';
+export {
+  type Channel,
+  type ConnectionInfo,
+  channelAddress,
+  connectionInfoSchema,
+  createConnectionInfo,
+  defaultRuntimeDir,
+  freePorts,
+  type Transport,
+  writeConnectionFile,
+} from './connection.js';
+export {
+  denoFromNpm,
+  denoKernelArgv,
+  findDeno,
+  type LaunchDenoKernelOptions,
+  launchDenoKernel,
+} from './deno.js';
+export {
+  availableEnvManagers,
+  type BuildEnvRequest,
+  type BuiltEnv,
+  type CondaTool,
+  createEnvBuilder,
+  type EnvBuilder,
+  type EnvBuilderOptions,
+  type EnvManager,
+  type EnvProgress,
+  environmentYmlName,
+  findCondaTool,
+  type Isolation,
+  interpreterPath,
+  type Wheelhouse,
+} from './env-builder.js';
+export {
+  createEnvCache,
+  type EnvCache,
+  type EnvCacheEntry,
+  type EnvCacheGetOptions,
+  type EnvCacheOptions,
+} from './env-cache.js';
+export {
+  createEnvPool,
+  DEFAULT_POOL_MAX_AGE_MS,
+  type EnvPool,
+  type EnvPoolEvent,
+  type EnvPoolOptions,
+  type PooledEnv,
+  poolPackageHash,
+} from './env-pool.js';
+export {
+  isKernelError,
+  KernelError,
+  KernelErrorCode,
+  type KernelErrorDetails,
+  kernelErrorHttpStatus,
+} from './errors.js';
+export {
+  createKernelPool,
+  type KernelPool,
+  type KernelPoolEvent,
+  type KernelPoolOptions,
+} from './kernel-pool.js';
+export {
+  findKernelspecs,
+  type JupyterDirsOptions,
+  jupyterDataDirs,
+  type Kernelspec,
+  readKernelspec,
+} from './kernelspec.js';
+export {
+  classifyKernelExit,
+  ipykernelArgv,
+  type LaunchKernelOptions,
+  launchKernel,
+} from './launch.js';
+export type {
+  DisplayDataOutput,
+  ErrorOutput,
+  ExecuteResultOutput,
+  NotebookOutput,
+  StreamOutput,
+} from './outputs.js';
+export { type ExitInfo, ManagedProcess } from './process.js';
+export {
+  type BasePython,
+  defaultPythonCandidates,
+  type PythonSource,
+  pythonHasIpykernel,
+  type ResolveBasePythonOptions,
+  resolveBasePython,
+} from './python.js';
+export {
+  DELIMITER,
+  type JupyterMessage,
+  type MessageHeader,
+  type OutgoingMessage,
+  PROTOCOL_VERSION,
+  parse,
+  serialize,
+  sign,
+  verifySignature,
+} from './wire.js';

@@ -1,0 +1,825 @@
+import { randomUUID } from 'node:crypto';
+import { Dealer, Subscriber } from 'zeromq';
+import { type Channel, type ConnectionInfo, channelAddress } from './connection.js';
+import { KernelError, type KernelErrorDetails } from './errors.js';
+import { type NotebookOutput, OutputCollector } from './outputs.js';
+import type { ExitInfo, ManagedProcess } from './process.js';
+import { type JupyterMessage, type MessageHeader, parse, serialize } from './wire.js';
+
+export type KernelStatus = 'starting' | 'idle' | 'busy' | 'dead';
+export type InterruptMode = 'signal' | 'message';
+
+export interface KernelInfo {
+  protocolVersion: string;
+  implementation: string;
+  languageInfo: { name: string; version?: string; fileExtension?: string; mimetype?: string };
+  banner: string;
+  raw: Record<string, unknown>;
+}
+
+export interface ExecuteOptions {
+  /** On expiry the kernel is interrupted and the call rejects with `execute_timeout`. */
+  timeoutMs?: number;
+  /** On abort the kernel is interrupted and the call rejects with `execute_cancelled`. */
+  signal?: AbortSignal;
+  onOutput?: (output: NotebookOutput) => void;
+  /** Lets the code call `input()`. Without `onInput` every prompt is answered with ''. */
+  allowStdin?: boolean;
+  onInput?: (request: { prompt: string; password: boolean }) => string | Promise<string>;
+  silent?: boolean;
+  storeHistory?: boolean;
+}
+
+export interface ExecuteResult {
+  status: 'ok' | 'error' | 'aborted';
+  executionCount: number | null;
+  outputs: NotebookOutput[];
+  error?: { ename: string; evalue: string; traceback: string[] };
+}
+
+/** What a launched kernel gives its client so it can signal, restart and reap it. */
+export interface KernelRuntime {
+  connection: ConnectionInfo;
+  process?: ManagedProcess;
+  /** Removes the connection file and ipc sockets. */
+  cleanup?: () => void;
+  /** Classifies a process exit during startup. */
+  classifyExit?: (exit: ExitInfo, stderrTail: string[]) => KernelError;
+}
+
+export interface KernelClientOptions {
+  interruptMode?: InterruptMode;
+  /** Re-creates the kernel process for `restart()`. Absent for kernels we only connected to. */
+  relaunch?: () => Promise<KernelRuntime>;
+  heartbeatIntervalMs?: number;
+  /** No heartbeat echo for this long marks the kernel dead. 0 disables the heartbeat. */
+  heartbeatTimeoutMs?: number;
+  /** ZeroMQ reconnect interval; low so the client connects the moment the kernel binds. */
+  reconnectIntervalMs?: number;
+  username?: string;
+}
+
+export interface KernelEvents {
+  status: (status: KernelStatus) => void;
+  /** An incoming message failed verification and was dropped. */
+  rejected: (info: { channel: Channel; reason: 'malformed' | 'bad_signature' }) => void;
+  exit: (exit: ExitInfo) => void;
+}
+
+interface PendingRequest {
+  resolve: (message: JupyterMessage) => void;
+  reject: (error: Error) => void;
+}
+
+interface ExecuteState {
+  collector: OutputCollector;
+  options: ExecuteOptions;
+  reply?: JupyterMessage;
+  idle: boolean;
+  done: () => void;
+  fail: (error: Error) => void;
+  idleGrace?: NodeJS.Timeout;
+}
+
+interface Sockets {
+  shell: Dealer;
+  control: Dealer;
+  stdin: Dealer;
+  hb: Dealer;
+  iopub: Subscriber;
+}
+
+/** Serialises sends: zeromq v6 allows one in-flight send per socket. */
+class SendQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  constructor(private readonly socket: Dealer) {}
+  send(frames: Buffer[]): Promise<void> {
+    const next = this.tail.then(() => this.socket.send(frames));
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+const REPLY_AFTER_INTERRUPT_MS = 10_000;
+const IDLE_GRACE_MS = 5000;
+
+/**
+ * A client for one kernel over the Jupyter messaging protocol (5.3). Executes run one at a time
+ * in call order; every message in is signature-checked and every message out is signed.
+ */
+export class KernelClient {
+  readonly session = randomUUID();
+  private runtime: KernelRuntime;
+  private sockets: Sockets | undefined;
+  private sendQueues: Partial<Record<'shell' | 'control' | 'stdin' | 'hb', SendQueue>> = {};
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly executions = new Map<string, ExecuteState>();
+  private readonly listeners: { [K in keyof KernelEvents]: Set<KernelEvents[K]> } = {
+    status: new Set(),
+    rejected: new Set(),
+    exit: new Set(),
+  };
+  private queue: Promise<unknown> = Promise.resolve();
+  private currentStatus: KernelStatus = 'starting';
+  private iopubProbe: ((parentId: string) => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatPending: { id: string; sentAt: number } | undefined;
+  private lastHeartbeat = Date.now();
+  private closed = false;
+  private restarting = false;
+  /** Pending restart: requests wait for it instead of writing to sockets being replaced. */
+  private restartDone: Promise<unknown> | undefined;
+  private info: KernelInfo | undefined;
+  readonly interruptMode: InterruptMode;
+  private readonly options: KernelClientOptions;
+
+  constructor(runtime: KernelRuntime, options: KernelClientOptions = {}) {
+    this.runtime = runtime;
+    this.options = options;
+    this.interruptMode = options.interruptMode ?? 'signal';
+    this.attach(runtime);
+  }
+
+  /** Connects to a kernel this process did not start (no signals, no restart). */
+  static async connect(
+    connection: ConnectionInfo,
+    options: KernelClientOptions & { timeoutMs?: number } = {},
+  ): Promise<KernelClient> {
+    const client = new KernelClient(
+      { connection },
+      { ...options, interruptMode: options.interruptMode ?? 'message' },
+    );
+    try {
+      await client.waitReady({ timeoutMs: options.timeoutMs ?? 30_000 });
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+    return client;
+  }
+
+  get status(): KernelStatus {
+    return this.currentStatus;
+  }
+
+  get connection(): ConnectionInfo {
+    return this.runtime.connection;
+  }
+
+  get pid(): number | undefined {
+    return this.runtime.process?.pid;
+  }
+
+  /** True while the kernel has not been seen to die or been shut down. */
+  get alive(): boolean {
+    return (
+      this.currentStatus !== 'dead' && !this.closed && !(this.runtime.process?.hasExited ?? false)
+    );
+  }
+
+  /** The `kernel_info_reply` seen while proving the kernel ready. */
+  get cachedKernelInfo(): KernelInfo | undefined {
+    return this.info;
+  }
+
+  on<K extends keyof KernelEvents>(event: K, listener: KernelEvents[K]): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  /** Resolves on the next status equal to `status` (at once if already there). */
+  waitForStatus(status: KernelStatus): Promise<void> {
+    if (this.currentStatus === status) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.on('status', (next) => {
+        if (next === status) {
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
+  private emit<K extends keyof KernelEvents>(event: K, ...args: Parameters<KernelEvents[K]>): void {
+    for (const listener of this.listeners[event]) {
+      try {
+        (listener as (...a: Parameters<KernelEvents[K]>) => void)(...args);
+      } catch {
+        // A listener's bug must not break message dispatch.
+      }
+    }
+  }
+
+  private setStatus(status: KernelStatus): void {
+    if (this.currentStatus === status) return;
+    if (this.currentStatus === 'dead' && status !== 'starting') return;
+    this.currentStatus = status;
+    this.emit('status', status);
+  }
+
+  private attach(runtime: KernelRuntime): void {
+    this.runtime = runtime;
+    this.openSockets(runtime.connection);
+    const proc = runtime.process;
+    if (proc) {
+      void proc.exited.then((exit) => {
+        if (this.runtime.process !== proc) return;
+        this.emit('exit', exit);
+        if (!this.restarting)
+          this.markDead(
+            new KernelError('kernel_dead', 'The kernel process exited', {
+              details: this.exitDetails(exit),
+            }),
+          );
+      });
+    }
+    this.startHeartbeat();
+  }
+
+  private exitDetails(exit: ExitInfo): KernelErrorDetails {
+    return {
+      exitCode: exit.code,
+      signal: exit.signal,
+      stderrTail: this.runtime.process?.stderr.snapshot() ?? [],
+    };
+  }
+
+  private openSockets(connection: ConnectionInfo): void {
+    const reconnectInterval = this.options.reconnectIntervalMs ?? 10;
+    const common = { linger: 0, reconnectInterval };
+    // stdin must share the shell identity: the kernel routes input_request to the shell's sender.
+    const identity = `runyard-${this.session}`;
+    const sockets: Sockets = {
+      shell: new Dealer({ ...common, routingId: identity }),
+      control: new Dealer(common),
+      stdin: new Dealer({ ...common, routingId: identity }),
+      hb: new Dealer(common),
+      iopub: new Subscriber(common),
+    };
+    sockets.iopub.subscribe();
+    for (const channel of ['shell', 'control', 'stdin', 'hb', 'iopub'] as const) {
+      sockets[channel].connect(channelAddress(connection, channel));
+    }
+    this.sockets = sockets;
+    this.sendQueues = {
+      shell: new SendQueue(sockets.shell),
+      control: new SendQueue(sockets.control),
+      stdin: new SendQueue(sockets.stdin),
+      hb: new SendQueue(sockets.hb),
+    };
+    for (const channel of ['shell', 'control', 'stdin', 'iopub'] as const) {
+      void this.receiveLoop(channel, sockets[channel], connection.key);
+    }
+    void this.heartbeatLoop(sockets.hb);
+  }
+
+  private closeSockets(): void {
+    const sockets = this.sockets;
+    this.sockets = undefined;
+    if (!sockets) return;
+    for (const socket of Object.values(sockets)) socket.close();
+  }
+
+  private async receiveLoop(
+    channel: Channel,
+    socket: Dealer | Subscriber,
+    key: string,
+  ): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        const parsed = parse(frames, key);
+        if (!parsed.ok) {
+          this.emit('rejected', { channel, reason: parsed.reason });
+          continue;
+        }
+        this.dispatch(channel, parsed.message);
+      }
+    } catch {
+      // The socket was closed under the iterator; nothing left to read.
+    }
+  }
+
+  private dispatch(channel: Channel, message: JupyterMessage): void {
+    const parentId = message.parentHeader.msg_id;
+    if (channel === 'iopub') {
+      if (parentId) this.iopubProbe?.(parentId);
+      if (message.header.msg_type === 'status') {
+        const state = message.content.execution_state;
+        if (state === 'busy' || state === 'idle' || state === 'starting') this.setStatus(state);
+      }
+      const execution = parentId ? this.executions.get(parentId) : undefined;
+      if (!execution) return;
+      if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') {
+        execution.idle = true;
+        this.maybeFinish(execution);
+        return;
+      }
+      const output = execution.collector.handle(message.header.msg_type, message.content);
+      if (output) execution.options.onOutput?.(output);
+      return;
+    }
+    if (channel === 'stdin') {
+      if (message.header.msg_type === 'input_request') void this.answerInput(message);
+      return;
+    }
+    if (!parentId) return;
+    const request = this.pending.get(parentId);
+    if (request) {
+      this.pending.delete(parentId);
+      request.resolve(message);
+      return;
+    }
+    const execution = this.executions.get(parentId);
+    if (execution && message.header.msg_type === 'execute_reply') {
+      execution.reply = message;
+      if (!execution.idle) {
+        // Outputs travel on iopub and may trail the reply; wait for idle, but not forever.
+        execution.idleGrace = setTimeout(() => {
+          execution.idle = true;
+          this.maybeFinish(execution);
+        }, IDLE_GRACE_MS);
+        execution.idleGrace.unref();
+      }
+      this.maybeFinish(execution);
+    }
+  }
+
+  private maybeFinish(execution: ExecuteState): void {
+    if (execution.reply && execution.idle) {
+      clearTimeout(execution.idleGrace);
+      execution.done();
+    }
+  }
+
+  private async answerInput(request: JupyterMessage): Promise<void> {
+    const parentId = request.parentHeader.msg_id;
+    const execution = parentId ? this.executions.get(parentId) : undefined;
+    let value = '';
+    const handler = execution?.options.onInput;
+    if (handler) {
+      try {
+        value = await handler({
+          prompt: String(request.content.prompt ?? ''),
+          password: request.content.password === true,
+        });
+      } catch {
+        value = '';
+      }
+    }
+    // Always answer: an unanswered input_request blocks the kernel forever.
+    await this.send('stdin', 'input_reply', { value }, { parentHeader: request.header }).catch(
+      () => undefined,
+    );
+  }
+
+  private async send(
+    channel: 'shell' | 'control' | 'stdin',
+    msgType: string,
+    content: Record<string, unknown>,
+    extra: { parentHeader?: Partial<MessageHeader>; msgId?: string } = {},
+  ): Promise<MessageHeader> {
+    const queue = this.sendQueues[channel];
+    if (!queue || this.closed)
+      throw new KernelError('kernel_shutdown', 'The kernel client is closed');
+    const { header, frames } = serialize(
+      {
+        msgType,
+        content,
+        session: this.session,
+        username: this.options.username ?? 'runyard',
+        ...extra,
+      },
+      this.runtime.connection.key,
+    );
+    await queue.send(frames);
+    return header;
+  }
+
+  /** Sends a request and resolves with its reply (matched by parent msg_id). */
+  private request(
+    channel: 'shell' | 'control',
+    msgType: string,
+    content: Record<string, unknown>,
+    timeoutMs: number,
+    onSent?: (msgId: string) => void,
+  ): Promise<JupyterMessage> {
+    if (this.currentStatus === 'dead' && !this.restarting) {
+      return Promise.reject(new KernelError('kernel_dead', 'The kernel is dead'));
+    }
+    const msgId = randomUUID();
+    return new Promise<JupyterMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(msgId);
+        reject(
+          new KernelError(
+            'request_timeout',
+            `No ${msgType.replace('_request', '_reply')} arrived in time`,
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(msgId, {
+        resolve: (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+      onSent?.(msgId);
+      this.send(channel, msgType, content, { msgId }).catch((error: unknown) => {
+        this.pending.get(msgId)?.reject(error instanceof Error ? error : new Error(String(error)));
+        this.pending.delete(msgId);
+      });
+    });
+  }
+
+  async kernelInfo(timeoutMs = 10_000): Promise<KernelInfo> {
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
+    const reply = await this.request('shell', 'kernel_info_request', {}, timeoutMs);
+    this.info = toKernelInfo(reply.content);
+    return this.info;
+  }
+
+  /**
+   * Resolves once a kernel_info_reply arrived AND an iopub message answering one of our probes
+   * did: a reply alone does not prove the SUB socket has joined, and outputs sent before it
+   * joins are lost. Races the process exit, the timeout and the abort signal.
+   */
+  async waitReady(options: { timeoutMs: number; signal?: AbortSignal }): Promise<KernelInfo> {
+    const probes = new Set<string>();
+    let iopubLive = false;
+    let wakeIopub: (() => void) | undefined;
+    this.iopubProbe = (parentId) => {
+      if (probes.has(parentId)) {
+        iopubLive = true;
+        wakeIopub?.();
+      }
+    };
+    const proc = this.runtime.process;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const failure = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new KernelError('kernel_start_timeout', 'The kernel did not become ready in time', {
+              details: { stderrTail: proc?.stderr.snapshot() ?? [] },
+            }),
+          ),
+        options.timeoutMs,
+      );
+      timer.unref();
+      if (options.signal) {
+        onAbort = () => reject(new KernelError('launch_aborted', 'The kernel launch was aborted'));
+        if (options.signal.aborted) onAbort();
+        else options.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      if (proc) {
+        void proc.exited.then((exit) => {
+          const tail = proc.stderr.snapshot();
+          reject(
+            this.runtime.classifyExit?.(exit, tail) ??
+              new KernelError('kernel_exited', 'The kernel exited during startup', {
+                details: { exitCode: exit.code, signal: exit.signal, stderrTail: tail },
+              }),
+          );
+        });
+      }
+    });
+    failure.catch(() => undefined);
+    const probe = async (): Promise<KernelInfo> => {
+      for (;;) {
+        const reply = await this.request(
+          'shell',
+          'kernel_info_request',
+          {},
+          options.timeoutMs,
+          (id) => probes.add(id),
+        );
+        this.info = toKernelInfo(reply.content);
+        if (!iopubLive) {
+          await Promise.race([
+            new Promise<void>((resolve) => {
+              wakeIopub = resolve;
+            }),
+            delay(100),
+          ]);
+        }
+        if (iopubLive) return this.info;
+      }
+    };
+    try {
+      const info = await Promise.race([probe(), failure]);
+      this.setStatus('idle');
+      return info;
+    } finally {
+      this.iopubProbe = undefined;
+      clearTimeout(timer);
+      if (onAbort) options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Runs `code`; calls are queued and run strictly in call order. */
+  execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    const run = this.queue.then(() => this.runExecute(code, options));
+    this.queue = run.then(
+      (result) => result.settled,
+      () => undefined,
+    );
+    return run.then((result) => result.outcome);
+  }
+
+  private async runExecute(
+    code: string,
+    options: ExecuteOptions,
+  ): Promise<{ outcome: Promise<ExecuteResult>; settled: Promise<void> }> {
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
+    if (!this.alive) {
+      return {
+        outcome: Promise.reject(new KernelError('kernel_dead', 'The kernel is dead')),
+        settled: Promise.resolve(),
+      };
+    }
+    const msgId = randomUUID();
+    let finish!: () => void;
+    let failWith!: (error: Error) => void;
+    // `settled` is when the kernel has really finished with this request, which can be later than
+    // the caller's promise (timeouts reject at once but the next execute waits for the reply).
+    const settled = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const outcome = new Promise<ExecuteResult>((resolve, reject) => {
+      failWith = reject;
+      const state: ExecuteState = {
+        collector: new OutputCollector(),
+        options,
+        idle: false,
+        done: () => {
+          cleanup();
+          this.executions.delete(msgId);
+          finish();
+          resolve(toExecuteResult(state));
+        },
+        fail: (error) => {
+          cleanup();
+          this.executions.delete(msgId);
+          finish();
+          reject(error);
+        },
+      };
+      this.executions.set(msgId, state);
+    });
+    outcome.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = (error: KernelError) => {
+      const state = this.executions.get(msgId);
+      if (!state) return;
+      failWith(error);
+      // Keep the queue slot until the kernel answers so the next request is not aborted by
+      // stop_on_error when the interrupt lands.
+      // ipykernel ignores SIGINT between cells, so an interrupt that lands before the cell starts
+      // is lost: repeat it until the kernel answers (bounded).
+      const retry = setInterval(() => this.interrupt().catch(() => undefined), 1000);
+      retry.unref();
+      const bound = setTimeout(() => state.done(), REPLY_AFTER_INTERRUPT_MS);
+      bound.unref();
+      state.done = () => {
+        clearInterval(retry);
+        clearTimeout(bound);
+        this.executions.delete(msgId);
+        finish();
+      };
+      state.fail = state.done;
+      state.options = {};
+      this.interrupt().catch(() => undefined);
+    };
+    const onAbort = () =>
+      giveUp(new KernelError('execute_cancelled', 'The execution was cancelled'));
+    const cleanup = () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    if (options.signal?.aborted) {
+      this.executions
+        .get(msgId)
+        ?.fail(new KernelError('execute_cancelled', 'The execution was cancelled'));
+      return { outcome, settled };
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => giveUp(new KernelError('execute_timeout', 'The execution timed out')),
+        options.timeoutMs,
+      );
+      timer.unref();
+    }
+    const allowStdin = options.allowStdin ?? options.onInput !== undefined;
+    this.send(
+      'shell',
+      'execute_request',
+      {
+        code,
+        silent: options.silent ?? false,
+        store_history: options.storeHistory ?? !(options.silent ?? false),
+        user_expressions: {},
+        allow_stdin: allowStdin,
+        stop_on_error: true,
+      },
+      { msgId },
+    ).catch((error: unknown) => {
+      this.executions.get(msgId)?.fail(error instanceof Error ? error : new Error(String(error)));
+    });
+    return { outcome, settled };
+  }
+
+  /** Interrupts the running cell: `interrupt_request` on control in message mode, else SIGINT. */
+  async interrupt(): Promise<void> {
+    const proc = this.runtime.process;
+    if (this.interruptMode === 'signal' && proc) {
+      proc.signal('SIGINT');
+      return;
+    }
+    await this.request('control', 'interrupt_request', {}, 5000);
+  }
+
+  /** Replaces the kernel process with a fresh one; this client stays usable. */
+  async restart(options: { timeoutMs?: number } = {}): Promise<KernelInfo> {
+    const relaunch = this.options.relaunch;
+    if (!relaunch)
+      throw new KernelError(
+        'kernel_shutdown',
+        'This kernel was not launched here and cannot be restarted',
+      );
+    if (this.closed) throw new KernelError('kernel_shutdown', 'The kernel client is closed');
+    if (this.restartDone) await this.restartDone.catch(() => undefined);
+    const done = this.doRestart(relaunch, options.timeoutMs ?? 60_000);
+    this.restartDone = done;
+    try {
+      return await done;
+    } finally {
+      if (this.restartDone === done) this.restartDone = undefined;
+    }
+  }
+
+  private async doRestart(
+    relaunch: () => Promise<KernelRuntime>,
+    timeoutMs: number,
+  ): Promise<KernelInfo> {
+    this.restarting = true;
+    try {
+      this.setStatus('starting');
+      await this.stopKernel(true);
+      this.failAll(new KernelError('kernel_dead', 'The kernel was restarted'));
+      this.stopHeartbeat();
+      this.closeSockets();
+      this.runtime.cleanup?.();
+      this.attach(await relaunch());
+      return await this.waitReady({ timeoutMs });
+    } catch (error) {
+      this.markDead(
+        error instanceof KernelError
+          ? error
+          : new KernelError('kernel_dead', 'The kernel restart failed', { cause: error }),
+      );
+      throw error;
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  /** Graceful `shutdown_request`, then SIGTERM, then SIGKILL; always releases files and sockets. */
+  async shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    await this.stopKernel(false, options.graceMs);
+    await this.close();
+  }
+
+  private async stopKernel(restart: boolean, graceMs = 2000): Promise<void> {
+    const proc = this.runtime.process;
+    if (proc?.hasExited) return;
+    if (this.currentStatus !== 'dead' || this.restarting) {
+      await this.request('control', 'shutdown_request', { restart }, graceMs).catch(
+        () => undefined,
+      );
+    }
+    if (proc) {
+      if (!(await proc.waitExit(graceMs))) await proc.terminate(graceMs);
+    }
+  }
+
+  /** Closes sockets and removes the kernel's files without asking the kernel anything. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const proc = this.runtime.process;
+    if (proc && !proc.hasExited) await proc.terminate(1000);
+    this.closed = true;
+    this.stopHeartbeat();
+    this.failAll(new KernelError('kernel_shutdown', 'The kernel was shut down'));
+    this.closeSockets();
+    this.runtime.cleanup?.();
+    this.setStatus('dead');
+  }
+
+  private failAll(error: KernelError): void {
+    for (const [id, request] of this.pending) {
+      this.pending.delete(id);
+      request.reject(error);
+    }
+    for (const execution of [...this.executions.values()]) execution.fail(error);
+  }
+
+  private markDead(error: KernelError): void {
+    this.stopHeartbeat();
+    this.failAll(error);
+    this.setStatus('dead');
+    // Nobody will talk to a dead kernel again; release its files now.
+    const proc = this.runtime.process;
+    if (proc && !proc.hasExited) proc.signal('SIGKILL');
+    this.runtime.cleanup?.();
+  }
+
+  private startHeartbeat(): void {
+    const timeoutMs = this.options.heartbeatTimeoutMs ?? 30_000;
+    if (timeoutMs <= 0) return;
+    const intervalMs = this.options.heartbeatIntervalMs ?? 1000;
+    this.lastHeartbeat = Date.now();
+    this.heartbeatPending = undefined;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.restarting || this.currentStatus === 'starting') {
+        this.lastHeartbeat = Date.now();
+        return;
+      }
+      if (Date.now() - this.lastHeartbeat > timeoutMs) {
+        this.markDead(new KernelError('kernel_dead', 'The kernel stopped answering heartbeats'));
+        return;
+      }
+      if (this.heartbeatPending) return;
+      const id = randomUUID();
+      this.heartbeatPending = { id, sentAt: Date.now() };
+      this.sendQueues.hb?.send([Buffer.alloc(0), Buffer.from(id)]).catch(() => undefined);
+    }, intervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  private async heartbeatLoop(socket: Dealer): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        const id = frames[frames.length - 1]?.toString();
+        if (this.heartbeatPending && id === this.heartbeatPending.id) {
+          this.heartbeatPending = undefined;
+          this.lastHeartbeat = Date.now();
+        }
+      }
+    } catch {
+      // closed
+    }
+  }
+}
+
+function toKernelInfo(content: Record<string, unknown>): KernelInfo {
+  const language =
+    typeof content.language_info === 'object' && content.language_info !== null
+      ? (content.language_info as Record<string, unknown>)
+      : {};
+  const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return {
+    protocolVersion: str(content.protocol_version) ?? '',
+    implementation: str(content.implementation) ?? '',
+    languageInfo: {
+      name: str(language.name) ?? '',
+      ...(str(language.version) ? { version: str(language.version) } : {}),
+      ...(str(language.file_extension) ? { fileExtension: str(language.file_extension) } : {}),
+      ...(str(language.mimetype) ? { mimetype: str(language.mimetype) } : {}),
+    },
+    banner: str(content.banner) ?? '',
+    raw: content,
+  };
+}
+
+function toExecuteResult(state: ExecuteState): ExecuteResult {
+  const content = state.reply?.content ?? {};
+  const status = content.status === 'ok' || content.status === 'aborted' ? content.status : 'error';
+  const executionCount =
+    typeof content.execution_count === 'number' ? content.execution_count : null;
+  const result: ExecuteResult = { status, executionCount, outputs: state.collector.outputs };
+  if (status === 'error') {
+    result.error = {
+      ename: String(content.ename ?? ''),
+      evalue: String(content.evalue ?? ''),
+      traceback: Array.isArray(content.traceback) ? content.traceback.map(String) : [],
+    };
+  }
+  return result;
+}

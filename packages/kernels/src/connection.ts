@@ -1,0 +1,132 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const connectionInfoSchema = z.object({
+  transport: z.enum(['tcp', 'ipc']),
+  ip: z.string(),
+  shell_port: z.number().int(),
+  iopub_port: z.number().int(),
+  stdin_port: z.number().int(),
+  control_port: z.number().int(),
+  hb_port: z.number().int(),
+  key: z.string(),
+  signature_scheme: z.literal('hmac-sha256'),
+  kernel_name: z.string().optional(),
+});
+export type ConnectionInfo = z.infer<typeof connectionInfoSchema>;
+export type Channel = 'shell' | 'iopub' | 'stdin' | 'control' | 'hb';
+export type Transport = 'tcp' | 'ipc';
+
+const channelPort: Record<Channel, keyof ConnectionInfo> = {
+  shell: 'shell_port',
+  iopub: 'iopub_port',
+  stdin: 'stdin_port',
+  control: 'control_port',
+  hb: 'hb_port',
+};
+
+export function channelAddress(info: ConnectionInfo, channel: Channel): string {
+  const port = info[channelPort[channel]] as number;
+  return info.transport === 'tcp' ? `tcp://${info.ip}:${port}` : `ipc://${info.ip}-${port}`;
+}
+
+/**
+ * Asks the OS for distinct free loopback ports. All servers stay open until every port is
+ * known so one call never hands out the same port twice.
+ */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, host, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+export async function createConnectionInfo(options: {
+  transport?: Transport;
+  /** Directory for ipc socket files. */
+  runtimeDir: string;
+  kernelName?: string;
+  key?: string;
+}): Promise<ConnectionInfo> {
+  const key = options.key ?? randomBytes(32).toString('hex');
+  const base = {
+    key,
+    signature_scheme: 'hmac-sha256' as const,
+    kernel_name: options.kernelName ?? '',
+  };
+  if (options.transport === 'ipc') {
+    // Unix socket paths are limited to ~107 bytes; keep the prefix short.
+    return {
+      transport: 'ipc',
+      ip: join(options.runtimeDir, `k-${randomUUID().slice(0, 8)}`),
+      shell_port: 1,
+      iopub_port: 2,
+      stdin_port: 3,
+      control_port: 4,
+      hb_port: 5,
+      ...base,
+    };
+  }
+  const [shell, iopub, stdin, control, hb] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    transport: 'tcp',
+    ip: '127.0.0.1',
+    shell_port: shell,
+    iopub_port: iopub,
+    stdin_port: stdin,
+    control_port: control,
+    hb_port: hb,
+    ...base,
+  };
+}
+
+/** `$XDG_RUNTIME_DIR/runyard-kernels`, else a per-user directory under the temp dir. */
+export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_RUNTIME_DIR;
+  if (xdg) return join(xdg, 'runyard-kernels');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
+  return join(tmpdir(), `runyard-kernels-${uid}`);
+}
+
+/** Writes the connection file owner-only (it holds the signing key). */
+export function writeConnectionFile(runtimeDir: string, info: ConnectionInfo): string {
+  // umask may loosen the mode; a dir we create holds keys, so pin it to owner-only.
+  if (mkdirSync(runtimeDir, { recursive: true, mode: 0o700 }) !== undefined)
+    chmodSync(runtimeDir, 0o700);
+  const file = join(runtimeDir, `kernel-${randomUUID()}.json`);
+  writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/** Files a kernel leaves behind: the connection file and, for ipc, its socket files. */
+export function removeConnectionFiles(file: string | undefined, info: ConnectionInfo): void {
+  if (file) rmSync(file, { force: true });
+  if (info.transport === 'ipc') {
+    for (const channel of Object.keys(channelPort) as Channel[]) {
+      rmSync(`${info.ip}-${info[channelPort[channel]] as number}`, { force: true });
+    }
+  }
+}

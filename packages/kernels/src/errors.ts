@@ -1,0 +1,71 @@
+export const KernelErrorCode = {
+  missingIpykernel: 'missing_ipykernel',
+  kernelExited: 'kernel_exited',
+  kernelStartTimeout: 'kernel_start_timeout',
+  kernelDead: 'kernel_dead',
+  kernelShutdown: 'kernel_shutdown',
+  kernelspecInvalid: 'kernelspec_invalid',
+  executeTimeout: 'execute_timeout',
+  executeCancelled: 'execute_cancelled',
+  requestTimeout: 'request_timeout',
+  launchAborted: 'launch_aborted',
+  denoNotFound: 'deno_not_found',
+  pythonNotFound: 'python_not_found',
+  envManagerUnavailable: 'env_manager_unavailable',
+  envBuildFailed: 'env_build_failed',
+  envBuildAborted: 'env_build_aborted',
+  condaEnvYmlMissing: 'conda_env_yml_missing',
+  envHashInvalid: 'env_hash_invalid',
+} as const;
+export type KernelErrorCode = (typeof KernelErrorCode)[keyof typeof KernelErrorCode];
+
+/** Suggested HTTP statuses per code; only apps map codes to statuses. */
+export const kernelErrorHttpStatus: Readonly<Record<KernelErrorCode, number>> = {
+  missing_ipykernel: 422,
+  kernel_exited: 502,
+  kernel_start_timeout: 504,
+  kernel_dead: 502,
+  kernel_shutdown: 409,
+  kernelspec_invalid: 422,
+  execute_timeout: 504,
+  execute_cancelled: 499,
+  request_timeout: 504,
+  launch_aborted: 499,
+  deno_not_found: 503,
+  python_not_found: 503,
+  env_manager_unavailable: 503,
+  env_build_failed: 502,
+  env_build_aborted: 499,
+  conda_env_yml_missing: 422,
+  env_hash_invalid: 400,
+};
+
+/**
+ * Diagnostic detail kept off the message (messages never carry host paths): stderr tails and
+ * exit codes live here so callers can show them to an operator deliberately.
+ */
+export interface KernelErrorDetails {
+  exitCode?: number | null;
+  signal?: string | null;
+  stderrTail?: string[];
+}
+
+export class KernelError extends Error {
+  override readonly name = 'KernelError';
+  readonly code: KernelErrorCode;
+  readonly details: KernelErrorDetails;
+
+  constructor(
+    code: KernelErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: KernelErrorDetails },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details ?? {};
+  }
+}
+
+export function isKernelError(error: unknown, code?: KernelErrorCode): error is KernelError {
+  return error instanceof KernelError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,183 @@
+import { Backoff, type BackoffOptions, Wakeup } from './backoff.js';
+import type { KernelClient } from './client.js';
+
+export type KernelPoolEvent =
+  | { type: 'warmed'; pid: number | undefined }
+  | { type: 'launch_failed'; error: unknown; retryInMs: number }
+  | { type: 'discarded'; pid: number | undefined; reason: 'dead' | 'max_age' | 'unverified' }
+  | { type: 'claimed'; pid: number | undefined; source: 'pool' | 'cold' };
+
+export interface KernelPoolOptions {
+  /** Starts one ready kernel (e.g. `launchKernel` on a pooled env). Used for the pool and cold claims. */
+  launch: (signal: AbortSignal) => Promise<KernelClient>;
+  /** Running kernels kept warm; default 1. */
+  size?: number;
+  /** Pooled kernels older than this are shut down and replaced; default 30 min. */
+  maxAgeMs?: number;
+  /** A claim re-checks the pooled kernel with kernel_info for at most this long; default 2 s. */
+  verifyTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  now?: () => number;
+  onEvent?: (event: KernelPoolEvent) => void;
+}
+
+export interface KernelPool {
+  start(): void;
+  /**
+   * A ready kernel: a pooled one at once when available (verified alive), else a cold launch.
+   * The claimed kernel belongs to the caller and never returns to the pool.
+   */
+  claim(options?: { signal?: AbortSignal }): Promise<KernelClient>;
+  /** Number of warm kernels waiting. */
+  readonly ready: number;
+  /** Resolves when `size` kernels are warm (or replenishment is backing off). */
+  whenWarm(): Promise<void>;
+  /** Shuts down every pooled kernel and stops replenishing. Claimed kernels are not touched. */
+  stop(): Promise<void>;
+}
+
+interface Pooled {
+  client: KernelClient;
+  startedAt: number;
+  offDead: () => void;
+}
+
+export function createKernelPool(options: KernelPoolOptions): KernelPool {
+  const size = options.size ?? 1;
+  const maxAgeMs = options.maxAgeMs ?? 30 * 60_000;
+  const verifyTimeoutMs = options.verifyTimeoutMs ?? 2000;
+  const now = options.now ?? Date.now;
+  const backoff = new Backoff(options.backoff);
+  const wake = new Wakeup();
+  let pooled: Pooled[] = [];
+  let running = false;
+  let launching: AbortController | undefined;
+  let loopDone: Promise<void> | undefined;
+  const warmWaiters = new Set<() => void>();
+
+  const emit = (event: KernelPoolEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // observers must not break the pool
+    }
+  };
+
+  function release(entry: Pooled, reason: 'dead' | 'max_age' | 'unverified'): void {
+    pooled = pooled.filter((p) => p !== entry);
+    entry.offDead();
+    emit({ type: 'discarded', pid: entry.client.pid, reason });
+    void entry.client.shutdown({ graceMs: 500 }).catch(() => undefined);
+    wake.wake();
+  }
+
+  function notifyWarm(): void {
+    if (pooled.length < size && !backoff.failing) return;
+    for (const resolve of warmWaiters) resolve();
+    warmWaiters.clear();
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      for (const entry of [...pooled]) {
+        if (now() - entry.startedAt > maxAgeMs) release(entry, 'max_age');
+      }
+      if (pooled.length < size && backoff.ready()) {
+        launching = new AbortController();
+        try {
+          const client = await options.launch(launching.signal);
+          if (!running) {
+            await client.shutdown({ graceMs: 500 });
+            break;
+          }
+          const entry: Pooled = { client, startedAt: now(), offDead: () => undefined };
+          entry.offDead = client.on('status', (status) => {
+            if (status === 'dead') release(entry, 'dead');
+          });
+          pooled.push(entry);
+          backoff.succeed();
+          emit({ type: 'warmed', pid: client.pid });
+        } catch (error) {
+          if (!running) break;
+          emit({ type: 'launch_failed', error, retryInMs: backoff.fail() });
+        } finally {
+          launching = undefined;
+        }
+        continue;
+      }
+      notifyWarm();
+      const oldest = pooled.reduce(
+        (min, p) => Math.min(min, p.startedAt),
+        Number.POSITIVE_INFINITY,
+      );
+      const untilAge = Number.isFinite(oldest) ? oldest + maxAgeMs - now() + 1 : maxAgeMs;
+      const waitMs = backoff.failing && pooled.length < size ? backoff.remainingMs() : untilAge;
+      await wake.wait(Math.max(1, Math.min(waitMs, 3_600_000)));
+    }
+  }
+
+  async function verified(entry: Pooled): Promise<boolean> {
+    if (!entry.client.alive) return false;
+    try {
+      // Catches a kernel that died an instant ago, before its exit event was processed.
+      await entry.client.kernelInfo(verifyTimeoutMs);
+      return entry.client.alive;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loopDone = loop();
+    },
+    get ready() {
+      return pooled.length;
+    },
+    async claim(claimOptions = {}) {
+      while (pooled.length > 0) {
+        const entry = pooled.shift() as Pooled;
+        entry.offDead();
+        wake.wake();
+        if (await verified(entry)) {
+          emit({ type: 'claimed', pid: entry.client.pid, source: 'pool' });
+          return entry.client;
+        }
+        emit({ type: 'discarded', pid: entry.client.pid, reason: 'unverified' });
+        void entry.client.shutdown({ graceMs: 500 }).catch(() => undefined);
+      }
+      const controller = new AbortController();
+      const onAbort = () => controller.abort();
+      claimOptions.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const client = await options.launch(controller.signal);
+        emit({ type: 'claimed', pid: client.pid, source: 'cold' });
+        return client;
+      } finally {
+        claimOptions.signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    whenWarm() {
+      if (pooled.length >= size) return Promise.resolve();
+      return new Promise((resolve) => warmWaiters.add(resolve));
+    },
+    async stop() {
+      running = false;
+      launching?.abort();
+      wake.wake();
+      await loopDone;
+      const entries = pooled;
+      pooled = [];
+      await Promise.all(
+        entries.map(async (entry) => {
+          entry.offDead();
+          await entry.client.shutdown({ graceMs: 500 }).catch(() => undefined);
+        }),
+      );
+      for (const resolve of warmWaiters) resolve();
+      warmWaiters.clear();
+    },
+  };
+}

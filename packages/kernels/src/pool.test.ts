@@ -1,0 +1,120 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { KernelClient } from './client.js';
+import { createEnvBuilder } from './env-builder.js';
+import { createEnvPool, poolPackageHash } from './env-pool.js';
+import { createKernelPool } from './kernel-pool.js';
+import { ipykernelArgv, launchKernel } from './launch.js';
+import { runCommand } from './process.js';
+import {
+  buildTinyWheel,
+  processesMentioning,
+  removeRoot,
+  SYSTEM_PYTHON,
+  tempRoot,
+} from './test-support/helpers.js';
+
+const root = tempRoot('pool');
+const claimed: KernelClient[] = [];
+
+afterAll(async () => {
+  await Promise.all(claimed.map((client) => client.shutdown()));
+  expect(processesMentioning(root)).toEqual([]);
+  removeRoot(root);
+});
+
+describe('kernel pool', () => {
+  it('a claim after the pooled kernel died still gets a live kernel; claimed kernels never return', async () => {
+    const events: string[] = [];
+    const pool = createKernelPool({
+      size: 1,
+      launch: (signal) =>
+        launchKernel({ argv: ipykernelArgv(SYSTEM_PYTHON), runtimeDir: join(root, 'rt'), signal }),
+      onEvent: (event) => events.push(event.type),
+    });
+    pool.start();
+    try {
+      await pool.whenWarm();
+      expect(pool.ready).toBe(1);
+      const first = await pool.claim();
+      claimed.push(first);
+      expect((await first.execute('1 + 1')).outputs).toEqual([
+        expect.objectContaining({ data: { 'text/plain': '2' } }),
+      ]);
+
+      // The replacement warms in the background; kill it without waiting for the exit event.
+      await pool.whenWarm();
+      const pooledPids = processesMentioning(join(root, 'rt')).filter((pid) => pid !== first.pid);
+      expect(pooledPids).toHaveLength(1);
+      process.kill(pooledPids[0] as number, 'SIGKILL');
+      const second = await pool.claim();
+      claimed.push(second);
+      expect(second.pid).not.toBe(pooledPids[0]);
+      expect(second).not.toBe(first);
+      expect((await second.execute('3 * 3')).outputs).toEqual([
+        expect.objectContaining({ data: { 'text/plain': '9' } }),
+      ]);
+      expect(events).toContain('claimed');
+    } finally {
+      await pool.stop();
+    }
+    // stop() shut the pooled kernels down; the claimed ones are the caller's and still run.
+    expect(claimed.every((client) => client.alive)).toBe(true);
+  });
+});
+
+describe('env pool', () => {
+  it('warms envs, never serves stale ones, and retires them only after replacements are warm', async () => {
+    const wheelhouse = join(root, 'wheels');
+    mkdirSync(wheelhouse, { recursive: true });
+    buildTinyWheel(wheelhouse);
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    const events: string[] = [];
+    const pool = createEnvPool({
+      poolDir: join(root, 'envpool'),
+      builders: [builder],
+      size: 1,
+      onEvent: (event) =>
+        events.push(`${event.type}${'reason' in event ? `:${event.reason}` : ''}`),
+    });
+    pool.start();
+    try {
+      await pool.whenSettled();
+      expect(pool.status().venv).toMatchObject({ ready: 1, stale: 0 });
+      const oldHash = pool.status().venv?.poolHash;
+      expect(oldHash).toBe(
+        poolPackageHash({
+          packages: [],
+          manager: 'venv',
+          platform: process.platform,
+          arch: process.arch,
+        }),
+      );
+
+      pool.setPackages(['tinypkg']);
+      // The old env is kept (stale) until its replacement is warm, and is never handed out.
+      expect(pool.status().venv).toMatchObject({ ready: 0, stale: 1 });
+      expect(pool.claim()).toBeUndefined();
+      await pool.whenSettled();
+      expect(pool.status().venv).toMatchObject({ ready: 1, stale: 0 });
+      expect(events).toContain('retired:stale_packages');
+
+      const env = pool.claim({ into: join(root, 'mine') });
+      expect(env?.prefix).toBe(join(root, 'mine'));
+      const probe = await runCommand([
+        env?.python as string,
+        '-c',
+        'import tinypkg, ipykernel; print(tinypkg.VALUE)',
+      ]);
+      expect(probe.stdout.trim()).toBe('42');
+    } finally {
+      await pool.stop();
+    }
+  });
+});

@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Keeps the last `limit` lines of a stream without holding the whole stream in memory. */
+export class LineTail {
+  private readonly lines: string[] = [];
+  private partial = '';
+  constructor(private readonly limit = 50) {}
+
+  push(chunk: Buffer | string): void {
+    const text = this.partial + chunk.toString();
+    const parts = text.split(/\r?\n/);
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.add(line);
+    // A runaway line without newlines must not grow without bound.
+    if (this.partial.length > 8192) {
+      this.add(this.partial.slice(0, 8192));
+      this.partial = '';
+    }
+  }
+
+  private add(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.limit) this.lines.shift();
+  }
+
+  snapshot(): string[] {
+    const all = this.partial ? [...this.lines, this.partial] : [...this.lines];
+    return all.slice(-this.limit);
+  }
+}
+
+/** A spawned kernel process: exit is observable as a promise and stderr's tail is kept. */
+export class ManagedProcess {
+  readonly child: ChildProcess;
+  readonly stderr = new LineTail(50);
+  readonly exited: Promise<ExitInfo>;
+  private exitInfo: ExitInfo | undefined;
+  private spawnError: Error | undefined;
+
+  constructor(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string }) {
+    const [command, ...args] = argv;
+    if (!command) throw new Error('empty argv');
+    this.child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      // Own process group: a Ctrl-C in the host terminal must not interrupt every kernel.
+      detached: true,
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk));
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      this.child.once('error', (error) => {
+        this.spawnError = error;
+        // 'exit' does not follow a failed spawn.
+        if (this.child.pid === undefined) {
+          this.exitInfo = { code: null, signal: null };
+          resolve(this.exitInfo);
+        }
+      });
+      this.child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get hasExited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  get exit(): ExitInfo | undefined {
+    return this.exitInfo;
+  }
+
+  get error(): Error | undefined {
+    return this.spawnError;
+  }
+
+  signal(signal: NodeJS.Signals): boolean {
+    if (this.hasExited) return false;
+    try {
+      return this.child.kill(signal);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves with the exit info, or undefined when `ms` elapsed first. */
+  async waitExit(ms: number): Promise<ExitInfo | undefined> {
+    if (this.exitInfo) return this.exitInfo;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Always resolves once the process is gone. */
+  async terminate(graceMs = 2000): Promise<ExitInfo> {
+    if (this.exitInfo) return this.exitInfo;
+    this.signal('SIGTERM');
+    const exited = await this.waitExit(graceMs);
+    if (exited) return exited;
+    this.signal('SIGKILL');
+    return this.exited;
+  }
+}
+
+/** PATH lookup without a shell. */
+export function which(command: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (isAbsolute(command)) return isExecutable(command) ? command : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderrTail: string[];
+}
+
+/**
+ * Runs a command to completion, streaming output lines to `onLine`; an aborted signal kills the
+ * whole process group so installers' children die too.
+ */
+export function runCommand(
+  argv: readonly string[],
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    signal?: AbortSignal;
+    onLine?: (line: string) => void;
+  } = {},
+): Promise<RunResult> {
+  const [command, ...args] = argv;
+  if (!command) return Promise.reject(new Error('empty argv'));
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(options.signal.reason ?? new Error('aborted'));
+      return;
+    }
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const tail = new LineTail(50);
+    let stdout = '';
+    let pending = '';
+    const emit = (chunk: Buffer) => {
+      const text = pending + chunk.toString();
+      const lines = text.split(/\r?\n/);
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) options.onLine?.(line);
+    };
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (stdout.length < 1_000_000) stdout += chunk.toString();
+      emit(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      tail.push(chunk);
+      emit(chunk);
+    });
+    const onAbort = () => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('error', (error) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (options.signal?.aborted) {
+        reject(options.signal.reason ?? new Error('aborted'));
+        return;
+      }
+      resolve({ code, signal, stdout, stderrTail: tail.snapshot() });
+    });
+  });
+}
