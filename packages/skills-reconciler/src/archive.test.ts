@@ -2,9 +2,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractSkill } from './archive.js';
+import { type ExtractSkillOptions, extractSkill } from './archive.js';
 import type { SkillsError } from './errors.js';
-import { buildTar, buildTarGz, type RawEntry, skillArchive, skillMd } from './test-support/tar-builder.js';
+import {
+  buildTar,
+  buildTarGz,
+  type RawEntry,
+  skillArchive,
+  skillMd,
+} from './test-support/tar-builder.js';
 
 let dir: string;
 beforeEach(() => {
@@ -12,7 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const opts = { unwrap: true, maxSkillBytes: 1024 * 1024 };
+const opts: ExtractSkillOptions = { unwrap: true, maxSkillBytes: 1024 * 1024 };
 
 async function refusal(data: Buffer, options = opts): Promise<string | undefined> {
   try {
@@ -56,23 +62,86 @@ describe('extractSkill', () => {
   });
 
   const hostile: [string, RawEntry[]][] = [
-    ['path traversal', [{ path: 'SKILL.md', content: skillMd('a') }, { path: '../escape.txt', content: 'x' }]],
-    ['nested traversal', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'a/../../escape.txt', content: 'x' }]],
-    ['absolute path', [{ path: 'SKILL.md', content: skillMd('a') }, { path: '/tmp/escape.txt', content: 'x' }]],
-    ['symlink', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'link', type: '2', linkpath: '/etc/passwd' }]],
-    ['hardlink', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'hl', type: '1', linkpath: 'SKILL.md' }]],
-    ['char device', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'null', type: '3' }]],
-    ['block device', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'sda', type: '4' }]],
-    ['fifo', [{ path: 'SKILL.md', content: skillMd('a') }, { path: 'pipe', type: '6' }]],
-    ['backslash path', [{ path: 'SKILL.md', content: skillMd('a') }, { path: '..\\escape.txt', content: 'x' }]],
-    ['symlink outside the subpath', [{ path: 's/SKILL.md', content: skillMd('s') }, { path: 'other/l', type: '2', linkpath: '/' }]],
+    [
+      'path traversal',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: '../escape.txt', content: 'x' },
+      ],
+    ],
+    [
+      'nested traversal',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'a/../../escape.txt', content: 'x' },
+      ],
+    ],
+    [
+      'absolute path',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: '/tmp/escape.txt', content: 'x' },
+      ],
+    ],
+    [
+      'symlink',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'link', type: '2', linkpath: '/etc/passwd' },
+      ],
+    ],
+    [
+      'hardlink',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'hl', type: '1', linkpath: 'SKILL.md' },
+      ],
+    ],
+    [
+      'char device',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'null', type: '3' },
+      ],
+    ],
+    [
+      'block device',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'sda', type: '4' },
+      ],
+    ],
+    [
+      'fifo',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: 'pipe', type: '6' },
+      ],
+    ],
+    [
+      'backslash path',
+      [
+        { path: 'SKILL.md', content: skillMd('a') },
+        { path: '..\\escape.txt', content: 'x' },
+      ],
+    ],
+    [
+      'symlink outside the subpath',
+      [
+        { path: 's/SKILL.md', content: skillMd('s') },
+        { path: 'other/l', type: '2', linkpath: '/' },
+      ],
+    ],
   ];
 
   for (const [label, entries] of hostile) {
     it(`refuses an archive with a ${label} and writes nothing`, async () => {
-      expect(await refusal(buildTarGz(entries), { ...opts, subpath: label.includes('subpath') ? 's' : undefined })).toBe(
-        'archive_unsafe',
-      );
+      expect(
+        await refusal(buildTarGz(entries), {
+          ...opts,
+          subpath: label.includes('subpath') ? 's' : undefined,
+        }),
+      ).toBe('archive_unsafe');
       expect(readdirSync(dir)).toEqual([]);
       expect(existsSync(join(dir, '..', 'escape.txt'))).toBe(false);
     });
@@ -89,11 +158,34 @@ describe('extractSkill', () => {
 
   it('refuses archives without SKILL.md and garbage bytes', async () => {
     expect(await refusal(buildTarGz([{ path: 'README.md', content: 'x' }]))).toBe('skill_invalid');
-    expect(await refusal(Buffer.from('definitely not a tarball, just some text'.repeat(40)))).toMatch(
-      /archive_invalid|skill_invalid/,
-    );
-    expect(await refusal(buildTar([{ path: 'SKILL.md', content: skillMd('a') }]).subarray(0, 700))).toMatch(
-      /archive_invalid|skill_invalid/,
+    expect(
+      await refusal(Buffer.from('definitely not a tarball, just some text'.repeat(40))),
+    ).toMatch(/archive_invalid|skill_invalid/);
+    expect(
+      await refusal(buildTar([{ path: 'SKILL.md', content: skillMd('a') }]).subarray(0, 700)),
+    ).toMatch(/archive_invalid|skill_invalid/);
+  });
+});
+
+describe('safeEntryPath (property)', () => {
+  it('either refuses or yields a relative path without ".." segments', async () => {
+    const fc = await import('fast-check');
+    const { safeEntryPath } = await import('./archive.js');
+    const segment = fc.constantFrom('..', '.', '', 'a', 'b.md', '/', '\\', 'C:', '\0', 'ü');
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 8 }), (parts) => {
+        const raw = parts.join('/');
+        let clean: string;
+        try {
+          clean = safeEntryPath(raw);
+        } catch (error) {
+          expect((error as SkillsError).code).toBe('archive_unsafe');
+          return;
+        }
+        expect(clean.startsWith('/')).toBe(false);
+        expect(clean.split('/')).not.toContain('..');
+        expect(clean.includes('\\')).toBe(false);
+      }),
     );
   });
 });

@@ -38,7 +38,10 @@ skills:
       url: 'https://codeload.github.com/acme/skills/tar.gz/main',
       subpath: 'skills/review',
     });
-    const json = JSON.stringify({ version: 1, skills: [{ name: 'a', source: { type: 'tarball', url: 'file:///x/a.tgz' } }] });
+    const json = JSON.stringify({
+      version: 1,
+      skills: [{ name: 'a', source: { type: 'tarball', url: 'file:///x/a.tgz' } }],
+    });
     expect(parseManifest(json).skills[0]?.sourceId).toBe('tarball:file:///x/a.tgz');
   });
 
@@ -69,7 +72,11 @@ skills:
       'a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d]',
       ': : :',
     ];
-    for (const text of cases) expect(code(() => parseManifest(text)), text).toBe('manifest_invalid');
+    for (const text of cases)
+      expect(
+        code(() => parseManifest(text)),
+        text,
+      ).toBe('manifest_invalid');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

@@ -17,7 +17,15 @@ describe('parsePolicy', () => {
   });
 
   it('refuses near misses with policy_invalid', () => {
-    for (const value of ['force_off', 'off', 'forceoff', 'force-of', 'false', '0', 'force-off;rm']) {
+    for (const value of [
+      'force_off',
+      'off',
+      'forceoff',
+      'force-of',
+      'false',
+      '0',
+      'force-off;rm',
+    ]) {
       expect(() => parsePolicy(value)).toThrow(SkillsError);
       try {
         parsePolicy(value);
@@ -40,7 +48,11 @@ describe('resolvePolicy', () => {
       policy: 'force-on',
       source: 'config',
     });
-    expect(resolvePolicy({}, undefined)).toEqual({ ok: true, policy: 'user-choice', source: 'default' });
+    expect(resolvePolicy({}, undefined)).toEqual({
+      ok: true,
+      policy: 'user-choice',
+      source: 'default',
+    });
   });
 
   it('fails closed on an invalid environment value even when configuration is valid', () => {

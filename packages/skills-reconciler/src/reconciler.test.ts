@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INVENTORY_FILE } from './inventory.js';
-import { createHarness, type Harness } from './test-support/harness.js';
 import { commitFiles, initRepo } from './test-support/git.js';
+import { createHarness, type Harness } from './test-support/harness.js';
 import { body } from './test-support/server.js';
 import { buildTarGz, skillArchive, skillMd } from './test-support/tar-builder.js';
 
@@ -17,7 +17,11 @@ afterEach(async () => {
   await h.close();
 });
 
-const tarball = (url: string, extra: Record<string, unknown> = {}) => ({ type: 'tarball', url, ...extra });
+const tarball = (url: string, extra: Record<string, unknown> = {}) => ({
+  type: 'tarball',
+  url,
+  ...extra,
+});
 
 function names(items: { name: string }[]): string[] {
   return items.map((i) => i.name).sort();
@@ -26,13 +30,23 @@ function names(items: { name: string }[]): string[] {
 describe('reconcile', () => {
   it('installs from tarballs and git, then reports unchanged; SKILL.md is byte-identical', async () => {
     const custom = 'x-team-owner: docs\nmetadata:\n  tier: gold\n';
-    const archive = skillArchive('pdf', { wrap: 'pdf-1.0', extraFrontmatter: custom, files: { 'ref/a.md': 'A' } });
+    const archive = skillArchive('pdf', {
+      wrap: 'pdf-1.0',
+      extraFrontmatter: custom,
+      files: { 'ref/a.md': 'A' },
+    });
     const repo = join(h.dir, 'repo');
     initRepo(repo);
-    const commit = commitFiles(repo, { 'skills/docs/SKILL.md': skillMd('docs'), 'README.md': 'root' });
+    const commit = commitFiles(repo, {
+      'skills/docs/SKILL.md': skillMd('docs'),
+      'README.md': 'root',
+    });
     h.manifest('/manifest.yaml', [
       { source: tarball(h.archive('/pdf.tgz', archive)) },
-      { name: 'docs', source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main', subpath: 'skills/docs' } },
+      {
+        name: 'docs',
+        source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main', subpath: 'skills/docs' },
+      },
     ]);
     const reconciler = h.reconciler();
 
@@ -81,18 +95,27 @@ describe('reconcile', () => {
     expect(result.update.map((i) => i.outcome)).toEqual(['applied', 'applied']);
     expect(h.read('a')).toContain('v2');
     expect(h.read('g')).toContain('description: v2');
-    expect(reconciler.status().inventory.find((r) => r.name === 'g')?.resolved).toBe(`git:${commit2}`);
+    expect(reconciler.status().inventory.find((r) => r.name === 'g')?.resolved).toBe(
+      `git:${commit2}`,
+    );
   });
 
   it('treats a new source under the same name as an update, never install + remove', async () => {
-    h.manifest('/manifest.yaml', [{ name: 'a', source: tarball(h.archive('/a.tgz', skillArchive('a'))) }]);
+    h.manifest('/manifest.yaml', [
+      { name: 'a', source: tarball(h.archive('/a.tgz', skillArchive('a'))) },
+    ]);
     const reconciler = h.reconciler();
     await reconciler.reconcile();
     h.manifest('/manifest.yaml', [
-      { name: 'a', source: tarball(h.archive('/a-fork.tgz', skillArchive('a', { version: 'fork' }))) },
+      {
+        name: 'a',
+        source: tarball(h.archive('/a-fork.tgz', skillArchive('a', { version: 'fork' }))),
+      },
     ]);
     const result = await reconciler.reconcile();
-    expect(result.update.map((i) => [i.name, i.reason, i.outcome])).toEqual([['a', 'source_changed', 'applied']]);
+    expect(result.update.map((i) => [i.name, i.reason, i.outcome])).toEqual([
+      ['a', 'source_changed', 'applied'],
+    ]);
     expect(result.install).toEqual([]);
     expect(result.remove).toEqual([]);
     expect(h.read('a')).toContain('fork');
@@ -138,7 +161,10 @@ describe('reconcile', () => {
     h.manifest('/baseline.yaml', [{ source: tarball(a) }]);
     h.manifest('/team.yaml', [
       { name: 'a', source: tarball(a) },
-      { name: 'a', source: tarball(h.archive('/other-a.tgz', skillArchive('a', { version: 'other' }))) },
+      {
+        name: 'a',
+        source: tarball(h.archive('/other-a.tgz', skillArchive('a', { version: 'other' }))),
+      },
       { source: tarball(h.archive('/b.tgz', skillArchive('b'))) },
     ]);
     const reconciler = h.reconciler({
@@ -146,7 +172,11 @@ describe('reconcile', () => {
     });
     const result = await reconciler.reconcile();
     expect(names(result.install)).toEqual(['a', 'b']);
-    expect(result.warnings.some((w) => w.includes('manifest #1') && w.includes('manifest #2') && w.includes('wins'))).toBe(true);
+    expect(
+      result.warnings.some(
+        (w) => w.includes('manifest #1') && w.includes('manifest #2') && w.includes('wins'),
+      ),
+    ).toBe(true);
     expect(result.errors.map((e) => [e.code, e.name])).toEqual([['skill_name_duplicate', 'a']]);
     expect(h.read('a')).toContain('v1');
   });
@@ -155,18 +185,36 @@ describe('reconcile', () => {
     const good = skillArchive('good');
     h.manifest('/manifest.yaml', [
       { name: 'missing', source: tarball(`${h.server.url}/missing.tgz`) },
-      { name: 'pinned', source: tarball(h.archive('/pinned.tgz', skillArchive('pinned')), { sha256: 'a'.repeat(64) }) },
+      {
+        name: 'pinned',
+        source: tarball(h.archive('/pinned.tgz', skillArchive('pinned')), {
+          sha256: 'a'.repeat(64),
+        }),
+      },
       {
         name: 'evil',
         source: tarball(
-          h.archive('/evil.tgz', buildTarGz([{ path: 'SKILL.md', content: skillMd('evil') }, { path: '../../pwned', content: 'x' }])),
+          h.archive(
+            '/evil.tgz',
+            buildTarGz([
+              { path: 'SKILL.md', content: skillMd('evil') },
+              { path: '../../pwned', content: 'x' },
+            ]),
+          ),
         ),
       },
-      { name: 'good', source: tarball(h.archive('/good.tgz', good), { sha256: createHash('sha256').update(good).digest('hex') }) },
+      {
+        name: 'good',
+        source: tarball(h.archive('/good.tgz', good), {
+          sha256: createHash('sha256').update(good).digest('hex'),
+        }),
+      },
     ]);
     const reconciler = h.reconciler();
     const result = await reconciler.reconcile();
-    expect(result.install.filter((i) => i.outcome === 'applied').map((i) => i.name)).toEqual(['good']);
+    expect(result.install.filter((i) => i.outcome === 'applied').map((i) => i.name)).toEqual([
+      'good',
+    ]);
     expect(Object.fromEntries(result.errors.map((e) => [e.name, e.code]))).toEqual({
       missing: 'download_failed',
       pinned: 'digest_mismatch',
@@ -180,11 +228,17 @@ describe('reconcile', () => {
   it('removes nothing when any manifest fails (5xx, 401, redirect, invalid), but still installs', async () => {
     h.manifest('/one.yaml', [{ source: tarball(h.archive('/a.tgz', skillArchive('a'))) }]);
     h.manifest('/two.yaml', [{ source: tarball(h.archive('/b.tgz', skillArchive('b'))) }]);
-    const reconciler = h.reconciler({ manifests: [`${h.server.url}/one.yaml`, `${h.server.url}/two.yaml`] });
+    const reconciler = h.reconciler({
+      manifests: [`${h.server.url}/one.yaml`, `${h.server.url}/two.yaml`],
+    });
     await reconciler.reconcile();
 
     h.manifest('/one.yaml', [{ source: tarball(h.archive('/c.tgz', skillArchive('c'))) }]);
-    const failures: [string, (typeof h.server.routes extends Map<string, infer H> ? H : never), string][] = [
+    const failures: [
+      string,
+      typeof h.server.routes extends Map<string, infer H> ? H : never,
+      string,
+    ][] = [
       ['5xx', body('boom', {}, 503), 'manifest_fetch_failed'],
       ['401', body('no', {}, 401), 'manifest_unauthorized'],
       ['redirect', body('', { location: '/one.yaml' }, 302), 'manifest_redirect_refused'],
@@ -194,13 +248,18 @@ describe('reconcile', () => {
       h.server.routes.set('/two.yaml', handler);
       const result = await reconciler.reconcile();
       expect(result.manifestsComplete, label).toBe(false);
-      expect(result.errors.map((e) => e.code), label).toEqual([code]);
+      expect(
+        result.errors.map((e) => e.code),
+        label,
+      ).toEqual([code]);
       expect(result.remove, label).toEqual([]);
       expect(existsSync(join(h.userRoot, 'a')), label).toBe(true);
       expect(existsSync(join(h.userRoot, 'b')), label).toBe(true);
       expect(existsSync(join(h.userRoot, 'c')), label).toBe(true);
     }
-    expect(h.server.requests.filter((r) => r.path === '/one.yaml' && r.method === 'GET').length).toBeGreaterThan(1);
+    expect(
+      h.server.requests.filter((r) => r.path === '/one.yaml' && r.method === 'GET').length,
+    ).toBeGreaterThan(1);
   });
 
   it('sends the token only to allowed hosts and drops it when a redirect changes host', async () => {
@@ -250,7 +309,9 @@ describe('reconcile', () => {
     await reconciler.reconcile();
     const second = await reconciler.reconcile();
     expect(hits).toBe(2);
-    const conditional = h.server.requests.filter((r) => r.path === '/manifest.yaml').map((r) => r.headers['if-none-match']);
+    const conditional = h.server.requests
+      .filter((r) => r.path === '/manifest.yaml')
+      .map((r) => r.headers['if-none-match']);
     expect(conditional).toEqual([undefined, '"v1"']);
     expect(second.errors).toEqual([]);
     expect(names(second.unchanged)).toEqual(['a']);
@@ -258,15 +319,27 @@ describe('reconcile', () => {
 
   it('refuses oversized archives and oversized manifests', async () => {
     h.manifest('/manifest.yaml', [
-      { source: tarball(h.archive('/big.tgz', skillArchive('big', { files: { 'x.bin': randomBytes(100_000).toString('base64') } }))) },
+      {
+        source: tarball(
+          h.archive(
+            '/big.tgz',
+            skillArchive('big', { files: { 'x.bin': randomBytes(100_000).toString('base64') } }),
+          ),
+        ),
+      },
     ]);
     const reconciler = h.reconciler({ limits: { maxArchiveBytes: 1024 } });
     const result = await reconciler.reconcile();
     expect(result.errors.map((e) => e.code)).toEqual(['archive_too_large']);
     const skillCap = h.reconciler({ limits: { maxSkillBytes: 1024 } });
     expect((await skillCap.reconcile()).errors.map((e) => e.code)).toEqual(['skill_too_large']);
-    h.server.routes.set('/manifest.yaml', body(`version: 1\nskills: []\n#${'x'.repeat(2 * 1024 * 1024)}`));
-    expect((await reconciler.reconcile()).errors.map((e) => e.code)).toEqual(['manifest_too_large']);
+    h.server.routes.set(
+      '/manifest.yaml',
+      body(`version: 1\nskills: []\n#${'x'.repeat(2 * 1024 * 1024)}`),
+    );
+    expect((await reconciler.reconcile()).errors.map((e) => e.code)).toEqual([
+      'manifest_too_large',
+    ]);
     expect(existsSync(join(h.userRoot, 'big'))).toBe(false);
   });
 
@@ -283,7 +356,9 @@ describe('reconcile', () => {
 
     const overwrite = h.reconciler({ onDrift: 'overwrite' });
     const result = await overwrite.reconcile();
-    expect(result.update.map((i) => [i.name, i.reason, i.outcome])).toEqual([['a', 'drift', 'applied']]);
+    expect(result.update.map((i) => [i.name, i.reason, i.outcome])).toEqual([
+      ['a', 'drift', 'applied'],
+    ]);
     expect(h.read('a')).toContain('v1');
 
     // A drifted skill dropped from the manifest is left in place and disowned.
@@ -311,7 +386,11 @@ describe('reconcile', () => {
         version: 1,
         skills: [
           { source: { type: 'tarball', url: pathToFileURL(archivePath).href } },
-          { name: 'pinned', scope: 'project', source: { type: 'git', url: pathToFileURL(repo).href, ref: pinned } },
+          {
+            name: 'pinned',
+            scope: 'project',
+            source: { type: 'git', url: pathToFileURL(repo).href, ref: pinned },
+          },
         ],
       }),
     );
@@ -319,7 +398,9 @@ describe('reconcile', () => {
     const result = await reconciler.reconcile();
     expect(result.errors).toEqual([]);
     expect(h.read('local')).toContain('name: local');
-    expect(readFileSync(join(workspace, '.claude', 'skills', 'pinned', 'SKILL.md'), 'utf8')).toContain('first');
+    expect(
+      readFileSync(join(workspace, '.claude', 'skills', 'pinned', 'SKILL.md'), 'utf8'),
+    ).toContain('first');
 
     const noWorkspace = h.reconciler({ manifests: [manifestPath] });
     const missing = await noWorkspace.plan();

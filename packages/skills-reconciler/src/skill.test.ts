@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SkillsError } from './errors.js';
+import type { SkillsError } from './errors.js';
 import { isValidSkillName, parseSkill } from './skill.js';
 
 describe('skill names', () => {
@@ -9,7 +9,18 @@ describe('skill names', () => {
     }
   });
   it('refuses bad names', () => {
-    for (const name of ['', '-a', 'a-', 'a--b', 'A', 'a_b', 'a.b', '../x', 'x'.repeat(65), '__proto__']) {
+    for (const name of [
+      '',
+      '-a',
+      'a-',
+      'a--b',
+      'A',
+      'a_b',
+      'a.b',
+      '../x',
+      'x'.repeat(65),
+      '__proto__',
+    ]) {
       expect(isValidSkillName(name)).toBe(false);
     }
   });
@@ -26,7 +37,9 @@ describe('parseSkill', () => {
   });
 
   it('requires the name to match the folder', () => {
-    expect(() => parseSkill('---\nname: pdf\ndescription: d\n---\n', 'docx')).toThrow(/does not match/);
+    expect(() => parseSkill('---\nname: pdf\ndescription: d\n---\n', 'docx')).toThrow(
+      /does not match/,
+    );
   });
 
   it('refuses missing frontmatter, bad YAML, missing description and long descriptions', () => {

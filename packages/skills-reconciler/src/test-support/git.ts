@@ -22,7 +22,11 @@ export function initRepo(dir: string): void {
   git(dir, 'init', '-q', '-b', 'main');
 }
 
-export function commitFiles(dir: string, files: Record<string, string>, message = 'update'): string {
+export function commitFiles(
+  dir: string,
+  files: Record<string, string>,
+  message = 'update',
+): string {
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content);

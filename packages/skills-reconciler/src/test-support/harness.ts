@@ -2,11 +2,20 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createReconciler, type Logger, type Reconciler, type ReconcilerOptions } from '../reconciler.js';
+import {
+  createReconciler,
+  type Logger,
+  type Reconciler,
+  type ReconcilerOptions,
+} from '../reconciler.js';
 import { FakeScheduler } from './fake-timers.js';
 import { body, startServer, type TestServer } from './server.js';
 
-export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+export const silentLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 export interface Harness {
   dir: string;
@@ -41,7 +50,10 @@ export async function createHarness(): Promise<Harness> {
     scheduler,
     env,
     manifest(path, skills, headers = {}) {
-      server.routes.set(path, body(stringify({ version: 1, skills }), { 'content-type': 'application/yaml', ...headers }));
+      server.routes.set(
+        path,
+        body(stringify({ version: 1, skills }), { 'content-type': 'application/yaml', ...headers }),
+      );
       return `${server.url}${path}`;
     },
     archive(path, data) {

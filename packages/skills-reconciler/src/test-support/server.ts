@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface RecordedRequest {
@@ -18,7 +24,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export function body(content: string | Buffer, headers: Record<string, string> = {}, status = 200): Handler {
+export function body(
+  content: string | Buffer,
+  headers: Record<string, string> = {},
+  status = 200,
+): Handler {
   return (_req, res) => {
     res.writeHead(status, { 'content-length': String(Buffer.byteLength(content)), ...headers });
     res.end(content);

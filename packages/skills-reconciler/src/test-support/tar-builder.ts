@@ -66,14 +66,23 @@ export function skillMd(name: string, description = `The ${name} skill.`, extra 
 /** A gzipped skill archive; `wrap` puts everything under one top-level folder like GitHub does. */
 export function skillArchive(
   name: string,
-  options: { version?: string; wrap?: string; files?: Record<string, string>; extraFrontmatter?: string } = {},
+  options: {
+    version?: string;
+    wrap?: string;
+    files?: Record<string, string>;
+    extraFrontmatter?: string;
+  } = {},
 ): Buffer {
   const prefix = options.wrap ? `${options.wrap}/` : '';
   const entries: RawEntry[] = [];
   if (options.wrap) entries.push({ path: `${options.wrap}/`, type: '5' });
   entries.push({
     path: `${prefix}SKILL.md`,
-    content: skillMd(name, `The ${name} skill, ${options.version ?? 'v1'}.`, options.extraFrontmatter ?? ''),
+    content: skillMd(
+      name,
+      `The ${name} skill, ${options.version ?? 'v1'}.`,
+      options.extraFrontmatter ?? '',
+    ),
   });
   for (const [path, content] of Object.entries(options.files ?? {})) {
     entries.push({ path: `${prefix}${path}`, content });
