@@ -176,6 +176,16 @@ describe('lifecycle', () => {
     expect(manifestRequests()).toBe(1);
   });
 
+  it('force-off at start stops before the first pass', async () => {
+    h.manifest('/manifest.yaml', []);
+    h.env.RUNYARD_SKILLS_POLICY = 'force-off';
+    const reconciler = h.reconciler({ policy: 'force-on' });
+    await reconciler.start();
+    expect(manifestRequests()).toBe(0);
+    expect(reconciler.isRunning()).toBe(false);
+    expect(reconciler.status().stopped).toBe(true);
+  });
+
   it('stop() is idempotent, reports wasRunning and is latched', async () => {
     h.manifest('/manifest.yaml', []);
     const never = h.reconciler();

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -402,9 +402,15 @@ describe('reconcile', () => {
       readFileSync(join(workspace, '.claude', 'skills', 'pinned', 'SKILL.md'), 'utf8'),
     ).toContain('first');
 
-    const noWorkspace = h.reconciler({ manifests: [manifestPath] });
+    const noWorkspace = h.reconciler({ manifests: [pathToFileURL(manifestPath).href] });
     const missing = await noWorkspace.plan();
     expect(missing.errors.map((e) => e.code)).toEqual(['project_root_missing']);
+
+    // A vanished local archive is an entry error whose message names no host path.
+    rmSync(archivePath);
+    const gone = await h.reconciler({ manifests: [manifestPath], workspaceDir: workspace }).plan();
+    expect(gone.errors.map((e) => e.code)).toEqual(['download_failed']);
+    expect(gone.errors.map((e) => e.message).join()).not.toContain(h.dir);
   });
 
   it('cleans leftover staging directories at the start of a pass', async () => {
