@@ -128,7 +128,8 @@ const DAY = 24 * 60 * 60 * 1000;
 
 const defaultTimers: Timers = {
   setTimeout(callback, ms) {
-    const handle = setTimeout(callback, ms);
+    // Node fires at once for delays past 2^31-1 ms; a long interval must not become a busy loop.
+    const handle = setTimeout(callback, Math.min(ms, 2_147_483_647));
     // The loop must not keep a CLI process alive on its own.
     handle.unref?.();
     return handle;
