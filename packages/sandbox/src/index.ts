@@ -1,3 +1,18 @@
+export {
+  type BubblewrapDetection,
+  type BwrapSpec,
+  buildBwrapArgv,
+  DEFAULT_PROXY_PORT,
+  type DetectOptions,
+  detectBubblewrap,
+  FORWARDER_SOURCE,
+  type PathKind,
+  proxyEnvironment,
+  resolveSandboxMode,
+  type SandboxDecision,
+  type SandboxMode,
+  type SandboxMount,
+} from './bwrap.js';
 export { SandboxError, SandboxErrorCode, sandboxErrorStatus } from './errors.js';
 export {
   createRedactor,
