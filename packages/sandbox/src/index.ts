@@ -13,7 +13,36 @@ export {
   type SandboxMode,
   type SandboxMount,
 } from './bwrap.js';
+export {
+  type CaOptions,
+  caEnvironment,
+  createLeafIssuer,
+  type GeneratedCa,
+  generateCa,
+  installCaFiles,
+  type LeafCert,
+  type LeafIssuer,
+  loadOrCreateProxyCa,
+  type ProxyCa,
+  systemCaPem,
+} from './ca.js';
 export { SandboxError, SandboxErrorCode, sandboxErrorStatus } from './errors.js';
+export {
+  createSecretPlaceholders,
+  findPlaceholderTokens,
+  PLACEHOLDER_LIKE,
+  PLACEHOLDER_PREFIX,
+} from './placeholders.js';
+export {
+  type Destination,
+  type EgressEvent,
+  type EgressListen,
+  type EgressProxy,
+  type EgressProxyOptions,
+  refusalBody,
+  type SecretGrant,
+  startEgressProxy,
+} from './proxy.js';
 export {
   createRedactor,
   encodedForms,
