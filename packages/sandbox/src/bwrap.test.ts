@@ -139,6 +139,7 @@ describe('buildBwrapArgv', () => {
       '--tmpfs',
       '/tmp',
     ]);
+    expect(joined).toContain('--cap-drop ALL');
     for (const flag of ['--unshare-all', '--die-with-parent', '--new-session', '--clearenv']) {
       expect(argv).toContain(flag);
     }
@@ -259,6 +260,27 @@ describe('confinement with real bubblewrap', () => {
       bwrap,
     );
     expect(hiddenFile.stdout).toBe('');
+  });
+
+  it('drops every capability, so hiding cannot be undone by unmounting (even as root)', (ctx) => {
+    const bwrap = needBwrap(ctx);
+    const key = join(configDir, 'trust.key');
+    const result = runIn(
+      {
+        command: sh(
+          `grep CapEff /proc/self/status; umount ${configDir} 2>/dev/null || echo umount-denied; ` +
+            `mount -t tmpfs none ${workspace} 2>/dev/null || echo mount-denied; cat ${key} 2>/dev/null || echo key-hidden`,
+        ),
+        workspace,
+        network: 'none',
+        env: {},
+        hiddenPaths: [configDir],
+      },
+      bwrap,
+    );
+    expect(result.stdout).toBe(
+      'CapEff:\t0000000000000000\numount-denied\nmount-denied\nkey-hidden\n',
+    );
   });
 
   it('writes inside the workspace and nowhere else', (ctx) => {

@@ -22,8 +22,12 @@ export interface DetectOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** The flags every sandbox uses; the trial run uses the same ones so detection is honest. */
-const BASE_FLAGS = ['--unshare-all', '--die-with-parent', '--new-session'];
+/**
+ * The flags every sandbox uses; the trial run uses the same ones so detection is honest.
+ * `--cap-drop ALL` matters when the runtime runs as root: bwrap then keeps every capability by
+ * default, and a worker with CAP_SYS_ADMIN could simply unmount the tmpfs hiding the trust key.
+ */
+const BASE_FLAGS = ['--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
 
 function findOnPath(name: string, pathVar: string | undefined): string | undefined {
   for (const dir of (pathVar ?? '').split(delimiter)) {

@@ -176,6 +176,8 @@ function parseHostPort(
   return { host, port };
 }
 
+const UPSTREAM_IDLE_MS = 120_000;
+
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -463,6 +465,8 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       (scrubBody ? upstreamRes.pipe(createRedactingTransform(scrubber)) : upstreamRes).pipe(res);
       emit({ ...base, credentials, outcome: 'forwarded', status: upstreamRes.statusCode ?? 502 });
     });
+    // A stalled upstream must not pin the worker's connection forever.
+    upstream.setTimeout(UPSTREAM_IDLE_MS, () => upstream.destroy(new Error('upstream timed out')));
     upstream.on('error', (error) => {
       const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/i.test(
         String((error as { code?: unknown }).code ?? ''),
