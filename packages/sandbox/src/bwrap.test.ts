@@ -107,7 +107,7 @@ describe('buildBwrapArgv', () => {
     '/config/runyard/trust.key': 'file',
     '/ws/proj/.secret': 'dir',
   };
-  const pathKind = (p: string) => kinds[p] ?? 'missing';
+  const pathKind = (p: string) => (p === '/run' ? 'dir' : (kinds[p] ?? 'missing'));
 
   it('builds a read-only system, private /tmp, binds, hides, and a clean env', () => {
     const argv = buildBwrapArgv({
@@ -140,6 +140,7 @@ describe('buildBwrapArgv', () => {
       '/tmp',
     ]);
     expect(joined).toContain('--cap-drop ALL');
+    expect(argv.slice(10, 12)).toEqual(['--tmpfs', '/run']);
     for (const flag of ['--unshare-all', '--die-with-parent', '--new-session', '--clearenv']) {
       expect(argv).toContain(flag);
     }
@@ -343,7 +344,7 @@ describe('confinement with real bubblewrap', () => {
     expect(outbound.stdout).toBe('ENETUNREACH');
   });
 
-  it('has a private /tmp', (ctx) => {
+  it('has a private /tmp and an empty /run', (ctx) => {
     const bwrap = needBwrap(ctx);
     const hostTmp = mkdtempSync(join(tmpdir(), 'runyard-bwrap-tmp-'));
     try {
@@ -360,6 +361,12 @@ describe('confinement with real bubblewrap', () => {
         bwrap,
       );
       expect(result.stdout).toBe('absent\ninside\n');
+      // /run (host daemons' sockets) is empty too.
+      const run = runIn(
+        { command: sh('ls -A /run | wc -l'), workspace, network: 'none', env: {} },
+        bwrap,
+      );
+      expect(run.stdout.trim()).toBe('0');
       expect(existsSync(join(tmpdir(), 'sandbox-marker'))).toBe(false);
       expect(existsSync('/tmp/sandbox-marker')).toBe(false);
     } finally {

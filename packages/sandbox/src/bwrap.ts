@@ -152,6 +152,8 @@ export interface BwrapSpec {
   bwrapPath?: string;
   /** Node binary that runs the in-sandbox forwarder (default `process.execPath`). */
   nodePath?: string;
+  /** Leave the host's /run visible (default: covered by an empty tmpfs). */
+  keepRun?: boolean;
   /** How hidden paths are told apart; defaults to the real filesystem. */
   pathKind?: (path: string) => PathKind;
 }
@@ -217,6 +219,11 @@ function defaultPathKind(path: string): PathKind {
   } catch {
     return 'missing';
   }
+}
+
+function existsRun(spec: BwrapSpec): boolean {
+  if (spec.keepRun) return false;
+  return (spec.pathKind ?? defaultPathKind)('/run') === 'dir';
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -315,6 +322,9 @@ export function buildBwrapArgv(spec: BwrapSpec): string[] {
     '/dev',
     '--tmpfs',
     '/tmp',
+    // Host Unix sockets (docker, dbus, systemd) live under /run; connect(2) works even on a
+    // read-only mount, so a read-only /run would still let a worker drive the host's daemons.
+    ...(existsRun(spec) ? ['--tmpfs', '/run'] : []),
     ...ops.flatMap((op) => op.args),
     ...BASE_FLAGS,
     '--clearenv',
