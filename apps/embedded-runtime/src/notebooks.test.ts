@@ -32,6 +32,7 @@ const events: RuntimeEvent[] = [];
 beforeAll(async () => {
   dirs = dirsUnder(tempRoot('notebooks'));
   buildTinyWheel(dirs.wheelhouse);
+  buildTinyWheel(dirs.wheelhouse, 'syncpkg');
   runtime = await runtimeFor(dirs, {
     pool: { envs: 0, kernels: 1 },
     restartPolicy: { maxRestarts: 1 },
@@ -116,6 +117,27 @@ describe('trust scenarios end to end', () => {
       'import os, sys; (os.getcwd(), "claimed" in sys.prefix)',
     );
     expect(plainResult(where)).toBe(`('${join(dirs.workspaceRoot, 'sub')}', True)`);
+  });
+
+  it("apply 'sync' installs into a notebook's own env while the kernel keeps its state", async () => {
+    const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'sub/empty.ipynb');
+    if (!info) throw new Error('missing notebook');
+    await execute(info.notebookId, 'state = "kept"');
+    const pid = plainResult(await execute(info.notebookId, 'import os; os.getpid()'));
+    // Approving (the fingerprint of what was seen) and naming a package in one call.
+    const synced = await runtime.manageDependencies(info.notebookId, {
+      add: ['syncpkg'],
+      trust: true,
+      fingerprint: info.trust.fingerprint,
+      apply: 'sync',
+    });
+    expect(synced.trust.status).toBe('trusted');
+    expect(synced.envSource).toBe('uv:inline');
+    const after = await execute(
+      info.notebookId,
+      'import syncpkg, os; (syncpkg.VALUE, state, os.getpid())',
+    );
+    expect(plainResult(after)).toBe(`(42, 'kept', ${pid})`);
   });
 
   it('open of a downloaded notebook stops at awaiting_trust until manageDependencies approves', async () => {
