@@ -105,6 +105,35 @@ describe('trust scenarios end to end', () => {
     );
   });
 
+  it('interrupts a running cell, and a timed-out execute is a typed error', async () => {
+    const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'fresh.ipynb');
+    if (!info) throw new Error('missing notebook');
+    const busy = nextEvent(
+      runtime,
+      (e) =>
+        e.type === 'lifecycle' && e.notebookId === info.notebookId && e.info.lifecycle === 'busy',
+    );
+    const running = execute(info.notebookId, 'import time; time.sleep(30)');
+    await busy;
+    await runtime.interrupt(info.notebookId);
+    const interrupted = await running;
+    expect(interrupted.status).toBe('error');
+    expect(
+      interrupted.outputs.some((o) => o.output_type === 'error' && o.ename === 'KeyboardInterrupt'),
+    ).toBe(true);
+    const slow = await runtime
+      .execute(info.notebookId, { code: 'import time; time.sleep(30)', timeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect((slow as RuntimeError).code).toBe('execution_timeout');
+    expect(plainResult(await execute(info.notebookId, '3*3'))).toBe('9');
+    const invalid = await runtime
+      .execute(info.notebookId, { code: 1 } as unknown as { code: string })
+      .catch((e: unknown) => e);
+    expect((invalid as RuntimeError).code).toBe('invalid_request');
+    const unknown = await execute('nope', '1').catch((e: unknown) => e);
+    expect((unknown as RuntimeError).code).toBe('notebook_not_found');
+  });
+
   it('create with no dependencies: no_dependencies, served by the warm kernel pool', async () => {
     await until(async () => (await runtime.pool()).kernelPool.ready === 1);
     mkdirSync(join(dirs.workspaceRoot, 'sub'));

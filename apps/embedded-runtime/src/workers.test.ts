@@ -106,11 +106,21 @@ describe('config bundles', () => {
       .catch((e: unknown) => e);
     expect((tampered as { code: string }).code).toBe('config_bundle_digest_mismatch');
 
-    const second = await runtimeFor(dirsUnder(dirs.root), {});
+    // Its own data dir: one runtime process owns a data dir at a time.
+    const ownDirs = dirsUnder(tempRoot('workers-restart'));
     try {
-      expect((await second.checkBundle(ref)).summary.revision).toBe(1);
+      const first = await runtimeFor(ownDirs);
+      await first.storeBundle(sealed);
+      await first.close();
+      const second = await runtimeFor(ownDirs);
+      try {
+        expect((await second.checkBundle(ref)).summary.revision).toBe(1);
+        expect(await second.listBundles()).toHaveLength(1);
+      } finally {
+        await second.close();
+      }
     } finally {
-      await second.close();
+      removeRoot(ownDirs.root);
     }
   });
 });
