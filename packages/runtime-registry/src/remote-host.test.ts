@@ -335,6 +335,24 @@ describe('RemoteRuntimeHost against a real /v1 server', () => {
     const anonymous = await fetch(`${served.server.url}/v1/runtime`);
     expect(anonymous.status).toBe(401);
   });
+
+  it('describes the /v1 API in OpenAPI', async () => {
+    const response = await fetch(`${served.server.url}/v1/openapi.json`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/runtime',
+        '/v1/config-bundles/{id}/availability',
+        '/v1/workers/{id}',
+        '/v1/notebooks/{id}/execute',
+        '/v1/notebooks/{id}/dependencies',
+        '/v1/pool',
+      ]),
+    );
+  });
 });
 
 describe('RemoteRuntimeHost against a server killed mid-call', () => {
