@@ -249,7 +249,11 @@ export class MemoryRuntime implements RuntimeApi {
     return { envPool: { ...empty }, kernelPool: { ...empty } };
   }
 
+  /** Subscriptions ever made (a reconnecting client makes a new one). */
+  subscriptionsMade = 0;
+
   subscribe(listener: (event: RuntimeEvent) => void): () => void {
+    this.subscriptionsMade += 1;
     this.#listeners.add(listener);
     return () => {
       this.#listeners.delete(listener);
