@@ -192,6 +192,33 @@ describe('RemoteRuntimeHost against a real /v1 server', () => {
     }
   });
 
+  it('refuses an oversized answer without reading it all', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    const remote = await rawServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const write = () => {
+        while (response.write(chunk)) if (response.writableLength > 1024 * 1024) break;
+      };
+      response.on('drain', write);
+      write();
+    });
+    const hostile = new RemoteRuntimeHost({
+      id: 'big',
+      url: remote.url,
+      token: TOKEN,
+      maxResponseBytes: 256 * 1024,
+    });
+    try {
+      expect(await caught(hostile.describe())).toMatchObject({
+        code: 'remote_runtime_http_error',
+        status: 200,
+      });
+    } finally {
+      await hostile.close();
+      await remote.close();
+    }
+  });
+
   it('answers a wrong token with remote_runtime_auth_failed', async () => {
     const wrong = new RemoteRuntimeHost({ id: 'wrong', url: served.server.url, token: 'nope' });
     try {

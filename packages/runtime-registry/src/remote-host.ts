@@ -48,6 +48,8 @@ export interface RemoteRuntimeHostOptions {
   executeTimeoutMs?: number;
   /** Delay before reconnecting a dropped event stream (default 1 s, doubling up to 30 s). */
   reconnectDelayMs?: number;
+  /** Largest response body or event message accepted (default 64 MiB). */
+  maxResponseBytes?: number;
 }
 
 const BundlesResponse = z.object({ bundles: z.array(BundleSummarySchema) });
@@ -56,6 +58,33 @@ const WorkersResponse = z.object({ workers: z.array(WorkerInfoSchema) });
 const NotebooksResponse = z.object({ notebooks: z.array(RuntimeInfoSchema) });
 
 const EXECUTE_GRACE_MS = 5_000;
+
+class ResponseTooLarge extends Error {}
+
+/** Reads a body as text, giving up past `limit` bytes so a hostile remote cannot exhaust memory. */
+async function readText(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw new ResponseTooLarge();
+  }
+  if (response.body === null) return '';
+  const decoder = new TextDecoder();
+  const reader = response.body.getReader();
+  let size = 0;
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new ResponseTooLarge();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}
 const MAX_RECONNECT_DELAY_MS = 30_000;
 
 function parseBaseUrl(raw: string): { base: URL; credential: string | undefined } {
@@ -95,6 +124,7 @@ export class RemoteRuntimeHost implements RuntimeHost {
   readonly #timeoutMs: number;
   readonly #executeTimeoutMs: number;
   readonly #reconnectDelayMs: number;
+  readonly #maxResponseBytes: number;
   readonly #closing = new AbortController();
   readonly #listeners = new Set<(event: RuntimeEvent) => void>();
   #socket: WebSocket | undefined;
@@ -112,6 +142,7 @@ export class RemoteRuntimeHost implements RuntimeHost {
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#executeTimeoutMs = options.executeTimeoutMs ?? 600_000;
     this.#reconnectDelayMs = options.reconnectDelayMs ?? 1_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
   }
 
   static #deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -144,7 +175,7 @@ export class RemoteRuntimeHost implements RuntimeHost {
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#closing.signal]);
-    let status: number;
+    let status = 0;
     let text: string;
     try {
       const response = await this.#fetch(`${this.#base}${path}`, {
@@ -156,8 +187,15 @@ export class RemoteRuntimeHost implements RuntimeHost {
         redirect: 'error',
       });
       status = response.status;
-      text = await response.text();
-    } catch {
+      text = await readText(response, this.#maxResponseBytes);
+    } catch (error) {
+      if (error instanceof ResponseTooLarge) {
+        throw new RuntimeError(
+          'remote_runtime_http_error',
+          'the remote runtime sent a response larger than the limit',
+          { status },
+        );
+      }
       // The cause is dropped on purpose: it can name the host, the port or the remote's words.
       if (this.#closing.signal.aborted) {
         throw new RuntimeError('runtime_closed', 'the runtime host is closed');
@@ -306,6 +344,7 @@ export class RemoteRuntimeHost implements RuntimeHost {
       headers,
       handshakeTimeout: this.#timeoutMs,
       followRedirects: false,
+      maxPayload: this.#maxResponseBytes,
     });
     this.#socket = socket;
     socket.on('message', (data) => {
