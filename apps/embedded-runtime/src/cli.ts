@@ -3,7 +3,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RuntimeApi } from '@runyard/runtime-registry';
+import { startRuntimeServer } from '@runyard/runtime-registry/server';
 import { createRuntime } from './runtime.js';
 
 const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [options]
@@ -18,15 +18,6 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --python <path>       base interpreter (default $RUNYARD_PYTHON, then one with ipykernel)
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
 `;
-
-interface ServerModule {
-  startRuntimeServer(options: {
-    api: RuntimeApi;
-    host?: string;
-    port?: number;
-    token: string;
-  }): Promise<{ url: string; port: number; close(): Promise<void> }>;
-}
 
 function fail(message: string): never {
   process.stderr.write(`runyard-runtime: ${message}\n\n${USAGE}`);
@@ -77,17 +68,6 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   if (!Number.isInteger(port) || port < 0 || port > 65_535) fail('--port must be 0-65535');
   const host = str('host') ?? '127.0.0.1';
 
-  // The /v1 routes live in @runyard/runtime-registry/server; loaded here so the in-process API
-  // never pulls in an HTTP server.
-  const specifier = '@runyard/runtime-registry/server';
-  let server: ServerModule;
-  try {
-    server = (await import(specifier)) as ServerModule;
-  } catch {
-    process.stderr.write('runyard-runtime: the /v1 server module is not available in this build\n');
-    process.exit(1);
-  }
-
   const runtime = await createRuntime({
     dataDir: resolve(
       str('data-dir') ?? xdg(env, 'RUNYARD_DATA_DIR', 'XDG_DATA_HOME', '.local/share'),
@@ -103,9 +83,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     id: str('id') ?? 'standalone',
     env,
   });
-  let listening: Awaited<ReturnType<ServerModule['startRuntimeServer']>>;
+  let listening: Awaited<ReturnType<typeof startRuntimeServer>>;
   try {
-    listening = await server.startRuntimeServer({ api: runtime, host, port, token });
+    listening = await startRuntimeServer({ api: runtime, host, port, token });
   } catch (error) {
     await runtime.close();
     throw error;
