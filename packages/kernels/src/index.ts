@@ -85,6 +85,7 @@ export {
   ipykernelArgv,
   type LaunchKernelOptions,
   launchKernel,
+  type WrapContext,
 } from './launch.js';
 export type {
   DisplayDataOutput,

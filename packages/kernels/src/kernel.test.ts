@@ -238,6 +238,32 @@ describe('execute', () => {
   });
 });
 
+describe('wrapCommand', () => {
+  it('spawns the wrapped command on every start, with the connection file it wrote', async () => {
+    const seen: string[] = [];
+    const wrapped = await launchKernel({
+      argv: ipykernelArgv(SYSTEM_PYTHON),
+      runtimeDir: join(root, 'wrap'),
+      transport: 'ipc',
+      // A stand-in for a sandbox launcher: env(1) in front of the kernel command.
+      wrapCommand: (argv, context) => {
+        seen.push(context.connectionFile);
+        expect(argv).toContain(context.connectionFile);
+        expect(context.connection.transport).toBe('ipc');
+        return ['/usr/bin/env', `RUNYARD_WRAPPED=${seen.length}`, ...argv];
+      },
+    });
+    clients.push(wrapped);
+    const first = await wrapped.execute('import os; print(os.environ["RUNYARD_WRAPPED"])');
+    expect(first.outputs).toEqual([expect.objectContaining({ text: '1\n' })]);
+    await wrapped.restart();
+    const second = await wrapped.execute('import os; print(os.environ["RUNYARD_WRAPPED"])');
+    expect(second.outputs).toEqual([expect.objectContaining({ text: '2\n' })]);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toBe(seen[1]);
+  });
+});
+
 describe('kernel death', () => {
   it('os._exit mid-execute rejects with kernel_dead and reports dead (ipc transport)', async () => {
     const doomed = await launchKernel({
