@@ -21,6 +21,7 @@ import {
   launchKernel,
   type Wheelhouse,
 } from '@runyard/kernels';
+import type { RuntimeSandbox } from './sandboxing.js';
 
 /** An environment a kernel runs in. `exclusive` envs belong to one notebook and die with it. */
 export interface PreparedEnv {
@@ -39,6 +40,8 @@ export interface EnvironmentOptions {
   runtimeDir: string;
   pool: { envs: number; kernels: number };
   workspaceRoot: string;
+  /** Wraps every kernel in bubblewrap when the runtime is sandboxed. */
+  sandbox: RuntimeSandbox;
 }
 
 export interface PoolCounters {
@@ -121,6 +124,11 @@ export class Environments {
 
   async stop(): Promise<void> {
     await Promise.all([this.kernelPool?.stop(), this.envPool?.stop()]);
+    this.options.sandbox.sweepKernelDirs();
+  }
+
+  get sandbox(): RuntimeSandbox {
+    return this.options.sandbox;
   }
 
   /** Launches a kernel on an env; the caller owns both. */
@@ -132,6 +140,7 @@ export class Environments {
       runtimeDir: this.options.runtimeDir,
       kernelName: 'python3',
       ...(options.signal ? { signal: options.signal } : {}),
+      ...this.options.sandbox.kernelLaunch(env, options.cwd),
     });
   }
 

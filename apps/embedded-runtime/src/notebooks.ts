@@ -24,6 +24,7 @@ import {
   type RuntimeKind,
   type TrustSummary,
 } from '@runyard/runtime-registry';
+import { SandboxError } from '@runyard/sandbox';
 import { buildNextAction, type TrustDecision, TrustError, type TrustService } from '@runyard/trust';
 import type { ZodType } from 'zod';
 import type { Environments, PreparedEnv } from './environments.js';
@@ -153,7 +154,8 @@ export function failureReason(error: unknown): { reason: string; details: string
   }
   if (error instanceof EnvDetectionError || error instanceof TrustError)
     return { reason: error.code, details: error.message };
-  if (error instanceof RuntimeError) return { reason: error.code, details: error.message };
+  if (error instanceof RuntimeError || error instanceof SandboxError)
+    return { reason: error.code, details: error.message };
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')
     return { reason: 'notebook_unreadable', details: `The notebook file cannot be read (${code})` };
@@ -478,6 +480,7 @@ export class NotebookManager {
       if (resolved.runtime === 'deno') {
         if (previous) this.options.environments.discard(previous);
         this.setLifecycle(session, 'launching');
+        this.options.environments.sandbox.assertDenoAllowed();
         kernel = await launchDenoKernel({
           cwd,
           env: this.options.env,

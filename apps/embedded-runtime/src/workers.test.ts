@@ -21,9 +21,8 @@ const SECRET = `s3cr3t-${randomUUID()}`;
 // Every command worker's argv carries this, so /proc finds exactly this suite's workers.
 const MARKER = `runyard-worker-test-${randomUUID().slice(0, 8)}`;
 
-// The worker prints its secret (split across two writes), the names of its environment
-// variables and a hash of the secret, so the test can check the value arrived without it
-// ever appearing in an event.
+// The worker prints what it holds for its secret (split across two writes), the names of its
+// environment variables and a hash of that value: a placeholder, never the secret (issue 10).
 const ECHO = `
 const v = process.env.API_TOKEN || '';
 process.stdout.write('value: ' + v.slice(0, 9));
@@ -126,7 +125,7 @@ describe('config bundles', () => {
 });
 
 describe('command workers', () => {
-  it('resolves the secret into the environment and never lets it into an event', async () => {
+  it('gives the worker a placeholder for its secret, never the value, in no event either', async () => {
     const sealed = bundle();
     await runtime.storeBundle(sealed);
     const _stopped = (workerId: string) =>
@@ -160,11 +159,30 @@ describe('command workers', () => {
       .filter((e) => e.stream === 'stderr')
       .map((e) => e.text)
       .join('');
-    expect(stdout).toContain('value: [redacted] end');
-    expect(stdout).toContain(`sha: ${createHash('sha256').update(SECRET).digest('hex')}`);
+    expect(stdout).toMatch(/value: runyard-ph-[0-9a-f]{32} end/);
+    expect(stdout).not.toContain(`sha: ${createHash('sha256').update(SECRET).digest('hex')}`);
     expect(stdout).toContain(`cwd: ${join(dirs.workspaceRoot, 'agents')}`);
-    // Only what the profile grants, plus PATH to find the program.
-    expect(stderr.trim()).toBe('keys: API_TOKEN,PATH,RUNYARD_WORKER_ID');
+    // Only what the profile grants (the secret's placeholder and the egress proxy that swaps it
+    // for the value, with the proxy CA to trust), plus PATH to find the program.
+    expect(stderr.trim()).toBe(
+      `keys: ${[
+        'API_TOKEN',
+        'CURL_CA_BUNDLE',
+        'DENO_CERT',
+        'GIT_SSL_CAINFO',
+        'HTTPS_PROXY',
+        'HTTP_PROXY',
+        'NODE_EXTRA_CA_CERTS',
+        'NO_PROXY',
+        'PATH',
+        'REQUESTS_CA_BUNDLE',
+        'RUNYARD_WORKER_ID',
+        'SSL_CERT_FILE',
+        'http_proxy',
+        'https_proxy',
+        'no_proxy',
+      ].join(',')}`,
+    );
     // Not in any event, not even in pieces joined across events.
     const everything = JSON.stringify(events);
     expect(everything).not.toContain(SECRET);
