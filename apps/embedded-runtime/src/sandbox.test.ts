@@ -474,3 +474,136 @@ print(os.environ)
     await runtime.shutdown(nb.notebookId);
   });
 });
+
+describe('sandbox off: secrets stay placeholders, and every output passes the one redactor', () => {
+  let dirs: ReturnType<typeof dirsIn>;
+  let runtime: Runtime;
+  let upstream: EchoServer;
+  let bundle: ReturnType<typeof sealBundle>;
+  const events: RuntimeEvent[] = [];
+  const OTHER_TOKEN = `ghp_${'neverKnownToTheRuntime'}0123456789abcdef`;
+
+  const LEAKER = `
+const fs = require('node:fs');
+const { execFile } = require('node:child_process');
+// Learnt some other way (a file in the workspace): printed split across two writes.
+const value = fs.readFileSync('leak.txt', 'utf8').trim();
+process.stdout.write('leaked: ' + value.slice(0, 11));
+setTimeout(() => {
+  process.stdout.write(value.slice(11) + ' and ' + ${JSON.stringify(OTHER_TOKEN)} + '\\n');
+  const url = fs.readFileSync('url.txt', 'utf8').trim();
+  // Node's own https ignores HTTPS_PROXY; curl honours it (and the proxy CA it is given).
+  execFile('curl', ['-sS', '-H', 'authorization: token ' + process.env.GH_TOKEN, url], (e, out) =>
+    console.log(e ? 'error ' + e.message : 'response ' + out),
+  );
+}, 200);
+`;
+
+  beforeAll(async () => {
+    dirs = dirsIn(makeRoot('off'));
+    const pki = makeUpstreamPki();
+    upstream = await startHttpsEcho(pki);
+    writeFileSync(join(dirs.workspaceRoot, 'leak.txt'), `${SECRET}\n`);
+    writeFileSync(join(dirs.workspaceRoot, 'leaker.js'), LEAKER);
+    writeFileSync(
+      join(dirs.workspaceRoot, 'url.txt'),
+      `https://127.0.0.1:${upstream.port}/api/user\n`,
+    );
+    bundle = sealBundle({
+      metadata: {
+        id: 'ws-1.off',
+        revision: 1,
+        workspaceId: 'ws-1',
+        createdAt: '2025-01-02T03:04:05Z',
+        provenance: { source: 'test' },
+      },
+      profiles: [
+        {
+          selector: { kind: 'named', value: 'leaker' },
+          worker: { kind: 'command', argv: ['node', 'leaker.js'] },
+          grants: ['GH_TOKEN', 'API'],
+        },
+      ],
+      declarations: [
+        { kind: 'secret_ref', name: 'GH_TOKEN', reference: 'secret:gh_token' },
+        { kind: 'network_policy', name: 'API', reference: 'network:echo-api' },
+      ],
+    });
+    runtime = await createRuntime({
+      dataDir: dirs.dataDir,
+      cacheDir: dirs.cacheDir,
+      configDir: dirs.configDir,
+      workspaceRoot: dirs.workspaceRoot,
+      python: SYSTEM_PYTHON,
+      pool: { envs: 0, kernels: 0 },
+      sandbox: 'off',
+      env: { ...process.env, HOME: dirs.home },
+      secrets: createEnvSecretResolver({ env: { RUNYARD_SECRET_GH_TOKEN: SECRET } }),
+      grants: {
+        network: {
+          'echo-api': {
+            destinations: [{ host: '127.0.0.1', port: upstream.port, pathPrefix: '/api' }],
+            secrets: ['secret:gh_token'],
+          },
+        },
+      },
+      egress: { upstreamCa: [pki.caPem] },
+    });
+    runtime.subscribe((event) => events.push(event));
+    await runtime.storeBundle(bundle);
+  }, 60_000);
+
+  afterAll(async () => {
+    await runtime?.close();
+    await upstream?.close();
+    if (dirs) {
+      expect(processesMentioning(dirs.root)).toEqual([]);
+      rmSync(dirs.root, { recursive: true, force: true });
+    }
+  });
+
+  it('reports sandbox:off, and the worker uses its placeholder through the proxy on 127.0.0.1', async () => {
+    expect(runtime.sandbox).toEqual({ mode: 'off', effective: 'off' });
+    expect((await runtime.describe()).capabilities).toContain('sandbox:off');
+    await runtime.createWorker({
+      workerId: 'leaker-1',
+      profile: { kind: 'named', value: 'leaker' },
+      configBundle: { id: bundle.metadata.id, digest: bundle.metadata.digest },
+    });
+    await until(async () => (await runtime.getWorker('leaker-1')).state === 'stopped', 30_000);
+    expect(upstream.seen.at(-1)?.headers.authorization).toBe(`token ${SECRET}`);
+    const pieces = events
+      .filter(
+        (e): e is Extract<RuntimeEvent, { type: 'worker_output' }> =>
+          e.type === 'worker_output' && e.workerId === 'leaker-1',
+      )
+      .map((e) => e.text);
+    const out = pieces.join('');
+    // The value split across writes is caught whole; the unknown token by its shape.
+    expect(out).toContain('leaked: [REDACTED:GH_TOKEN] and [REDACTED:github_token]');
+    expect(out).toMatch(/response .*token \[REDACTED:GH_TOKEN\]/);
+    for (const piece of pieces) {
+      expect(piece).not.toContain(SECRET.slice(0, 11));
+      expect(piece).not.toContain(SECRET.slice(11));
+    }
+    expect(JSON.stringify(events)).not.toContain(SECRET);
+    expect(JSON.stringify(events)).not.toContain(OTHER_TOKEN);
+  });
+
+  it('kernel outputs, results and events are redacted by the same redactor', async () => {
+    const nb = await runtime.createNotebook({ path: 'leak.ipynb' });
+    expect(nb.lifecycle).toBe('idle');
+    const result = await runtime.execute(nb.notebookId, {
+      code: `print(open('leak.txt').read().strip())\nprint(${JSON.stringify(OTHER_TOKEN)})\nopen('leak.txt').read().strip()`,
+    });
+    const text = JSON.stringify(result.outputs);
+    expect(text).toContain('[REDACTED:GH_TOKEN]');
+    expect(text).toContain('[REDACTED:github_token]');
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(OTHER_TOKEN);
+    const outputs = JSON.stringify(events.filter((e) => e.type === 'output'));
+    expect(outputs).toContain('[REDACTED:GH_TOKEN]');
+    expect(outputs).not.toContain(SECRET);
+    await runtime.shutdown(nb.notebookId);
+  });
+});
