@@ -17,6 +17,8 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --config-dir <dir>    trust key (default $RUNYARD_CONFIG_DIR or $XDG_CONFIG_HOME/runyard)
   --python <path>       base interpreter (default $RUNYARD_PYTHON, then one with ipykernel)
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
+  --sandbox <mode>      off | auto | required: run kernels and workers in bubblewrap (default auto)
+  --bwrap <path>        the bubblewrap binary (default: bwrap on PATH)
 `;
 
 function fail(message: string): never {
@@ -44,6 +46,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         'config-dir': { type: 'string' },
         python: { type: 'string' },
         id: { type: 'string', default: 'standalone' },
+        sandbox: { type: 'string', default: 'auto' },
+        bwrap: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +71,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const port = Number(str('port'));
   if (!Number.isInteger(port) || port < 0 || port > 65_535) fail('--port must be 0-65535');
   const host = str('host') ?? '127.0.0.1';
+  const sandbox = str('sandbox') ?? 'auto';
+  if (sandbox !== 'off' && sandbox !== 'auto' && sandbox !== 'required')
+    fail('--sandbox must be off, auto or required');
 
   const runtime = await createRuntime({
     dataDir: resolve(
@@ -82,6 +89,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     ...(str('python') ? { python: str('python') as string } : {}),
     id: str('id') ?? 'standalone',
     env,
+    sandbox,
+    ...(str('bwrap') ? { bwrapPath: str('bwrap') as string } : {}),
+    onLog: (line) => process.stderr.write(`runyard-runtime: ${line}\n`),
   });
   let listening: Awaited<ReturnType<typeof startRuntimeServer>>;
   try {

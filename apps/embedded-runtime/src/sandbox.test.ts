@@ -4,10 +4,12 @@
  * Runs as root on the project's machine; where bwrap cannot create a sandbox, the tests that need
  * it say so and skip only themselves.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
 import { SandboxError } from '@runyard/sandbox';
@@ -64,6 +66,48 @@ describe('sandbox mode at startup', () => {
       // Nothing was opened: no database, no trust key.
       expect(existsSync(join(dirs.dataDir, 'runyard.db'))).toBe(false);
       expect(existsSync(join(dirs.configDir, 'trust-key'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('runyard-runtime serve --sandbox required without bwrap fails to start with the code', async () => {
+    const root = makeRoot('cli');
+    try {
+      const dirs = dirsIn(root);
+      const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+      const proc = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          cli,
+          'serve',
+          '--token',
+          'test-token-0123456789',
+          '--workspace',
+          dirs.workspaceRoot,
+          '--data-dir',
+          dirs.dataDir,
+          '--cache-dir',
+          dirs.cacheDir,
+          '--config-dir',
+          dirs.configDir,
+          '--sandbox',
+          'required',
+          '--bwrap',
+          join(root, 'no-such-bwrap'),
+        ],
+        { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      proc.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr).toContain('failed to start (sandbox_unavailable)');
+      expect(stderr).not.toContain(root);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

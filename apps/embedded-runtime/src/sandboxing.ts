@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, realpathSync, rmdirSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { accessSync, constants, readdirSync, realpathSync, rmdirSync, statSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, sep } from 'node:path';
 import type { LaunchKernelOptions } from '@runyard/kernels';
 import {
   type BubblewrapDetection,
@@ -34,6 +34,22 @@ export function probeBubblewrap(
 
 export function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
+}
+
+/** The file a bare command name runs, looked up on `path` like execvp does. */
+function onPath(program: string, path: string): string | undefined {
+  if (program.includes('/')) return isAbsolute(program) ? program : undefined;
+  for (const dir of path.split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 export interface RuntimeSandboxOptions {
@@ -181,8 +197,8 @@ export class RuntimeSandbox {
       mounts.push({ path: this.options.workspaceRoot, readOnly: true }, ...spec.mounts);
     }
     if (spec.egressDir) mounts.push({ path: spec.egressDir, readOnly: true });
-    const program = spec.command[0];
-    if (program?.startsWith('/')) mounts.push(...this.exposeProgram(program));
+    const program = spec.command[0] && onPath(spec.command[0], this.options.hostPath);
+    if (program) mounts.push(...this.exposeProgram(program));
     if (spec.proxySocket) mounts.push(...this.exposeProgram(process.execPath));
     return buildBwrapArgv({
       command: spec.command,

@@ -147,7 +147,16 @@ export class WorkerManager {
       if (plan) worker.egress = await this.options.egress.start(workerId, plan, sandbox.sandboxed);
       this.workers.set(workerId, worker);
       this.publish(worker);
-      this.spawnCommand(worker, spec, cwd, plan?.placeholders ?? {}, mounts);
+      try {
+        this.spawnCommand(worker, spec, cwd, plan?.placeholders ?? {}, mounts);
+      } catch (error) {
+        // e.g. a sandbox spec the launcher refuses: nothing runs, the proxy stops.
+        await worker.egress?.close();
+        worker.info.state = 'failed';
+        worker.info.reason = 'spawn_failed';
+        this.publish(worker);
+        throw error;
+      }
       return this.info(worker);
     }
     this.workers.set(workerId, worker);
