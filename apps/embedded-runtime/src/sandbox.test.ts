@@ -16,7 +16,13 @@ import { SandboxError } from '@runyard/sandbox';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { createRuntime, type Runtime } from './runtime.js';
 import { probeBubblewrap } from './sandboxing.js';
-import { processesMentioning, SYSTEM_PYTHON, until } from './test-support/helpers.js';
+import {
+  nextEvent,
+  plainResult,
+  processesMentioning,
+  SYSTEM_PYTHON,
+  until,
+} from './test-support/helpers.js';
 import { type EchoServer, makeUpstreamPki, startHttpsEcho } from './test-support/upstream.js';
 
 const detection = probeBubblewrap(undefined, process.env);
@@ -515,6 +521,34 @@ print(os.environ)
     await runtime.interrupt(nb.notebookId);
     const interrupted = await running;
     expect(JSON.stringify(interrupted.outputs)).toContain('KeyboardInterrupt');
+    await runtime.shutdown(nb.notebookId);
+  });
+
+  it('a sandboxed kernel that dies is reported and restarted', async (ctx: TestContext) => {
+    if (!canSandbox) ctx.skip(SKIP_REASON);
+    const nb = await runtime.createNotebook({ path: 'doomed.ipynb' });
+    expect(nb.lifecycle).toBe('idle');
+    // The kernel's host pid (os.getpid() inside is the pid namespace's): the python process
+    // whose command line names its connection file, not the bwrap launcher.
+    const kernelPids = () =>
+      processesMentioning(join(dirs.dataDir, 'kernels')).filter(
+        (pid) => !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`${detection.path}\0`),
+      );
+    const before = new Set(kernelPids());
+    const died = nextEvent(
+      runtime,
+      (e) =>
+        e.type === 'lifecycle' && e.notebookId === nb.notebookId && e.info.lifecycle === 'error',
+    );
+    const result = runtime.execute(nb.notebookId, { code: 'import time; time.sleep(30)' });
+    const doomed = kernelPids().filter((pid) => before.has(pid));
+    expect(doomed.length).toBeGreaterThan(0);
+    for (const pid of doomed) process.kill(pid, 'SIGKILL');
+    await result.catch(() => undefined);
+    const error = (await died) as Extract<RuntimeEvent, { type: 'lifecycle' }>;
+    expect(error.info.error?.reason).toBe('kernel_died');
+    await until(async () => (await runtime.getNotebook(nb.notebookId)).lifecycle === 'idle');
+    expect(plainResult(await runtime.execute(nb.notebookId, { code: '6*7' }))).toBe('42');
     await runtime.shutdown(nb.notebookId);
   });
 });
