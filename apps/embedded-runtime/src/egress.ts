@@ -183,6 +183,11 @@ export class EgressManager {
     },
   ) {}
 
+  /** Sockets and CA copies a crashed run left behind. */
+  cleanLeftovers(): void {
+    rmSync(join(this.options.dataDir, 'egress'), { recursive: true, force: true });
+  }
+
   private proxyCa(): ProxyCa {
     this.ca ??= loadOrCreateProxyCa(join(this.options.dataDir, 'proxy-ca'));
     return this.ca;

@@ -212,6 +212,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       now: () => clock().getTime(),
     });
     notebooks.restore();
+    const egress = new EgressManager({
+      dataDir,
+      egress: options.egress ?? {},
+      onEvent: (workerId, event) => log(describeEgressEvent(workerId, event)),
+    });
+    egress.cleanLeftovers();
     const workers = new WorkerManager({
       workspaceRoot,
       bundles,
@@ -222,11 +228,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       now: clock,
       redaction,
       sandbox,
-      egress: new EgressManager({
-        dataDir,
-        egress: options.egress ?? {},
-        onEvent: (workerId, event) => log(describeEgressEvent(workerId, event)),
-      }),
+      egress,
       grantPolicy: options.grants ?? {},
     });
     environments.start();

@@ -615,7 +615,8 @@ setTimeout(() => {
       python: SYSTEM_PYTHON,
       pool: { envs: 0, kernels: 0 },
       sandbox: 'off',
-      env: { ...process.env, HOME: dirs.home },
+      // In the host's environment: kernels must not inherit it even unsandboxed.
+      env: { ...process.env, HOME: dirs.home, RUNYARD_SECRET_GH_TOKEN: SECRET },
       secrets: createEnvSecretResolver({ env: { RUNYARD_SECRET_GH_TOKEN: SECRET } }),
       grants: {
         network: {
@@ -682,6 +683,10 @@ setTimeout(() => {
     const outputs = JSON.stringify(events.filter((e) => e.type === 'output'));
     expect(outputs).toContain('[REDACTED:GH_TOKEN]');
     expect(outputs).not.toContain(SECRET);
+    const names = await runtime.execute(nb.notebookId, {
+      code: "import os; sorted(n for n in os.environ if n.startswith('RUNYARD_'))",
+    });
+    expect(plainResult(names)).toBe('[]');
     await runtime.shutdown(nb.notebookId);
   });
 });

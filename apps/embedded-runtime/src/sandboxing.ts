@@ -103,9 +103,10 @@ export class RuntimeSandbox {
     };
     // The trust key, API token, proxy CA key, connection files of other kernels, other envs,
     // and whatever credentials the host user keeps at home.
-    this.hidden = [
-      ...new Set([options.dataDir, options.configDir, options.cacheDir, ...options.hiddenPaths]),
-    ];
+    // An extra hidden path that is the workspace itself (a workspace at $HOME) would hide the
+    // workspace; one above it is fine (deeper mounts win).
+    const extra = options.hiddenPaths.filter((path) => path !== options.workspaceRoot);
+    this.hidden = [...new Set([options.dataDir, options.configDir, options.cacheDir, ...extra])];
   }
 
   get sandboxed(): boolean {
