@@ -6,6 +6,10 @@ import { isAbortError, SkillsError, throwIfAborted } from './errors.js';
 export interface GitOptions {
   /** The git executable (default `git` on PATH). */
   gitPath?: string | undefined;
+  /** HOME for git (the reconciler's injected home); never the real one by accident. */
+  homeDir?: string | undefined;
+  /** Also allow `ssh` transports (only with `allowSshGit`). */
+  allowSsh?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Cap on stdout (archives). */
   maxOutputBytes?: number;
@@ -17,16 +21,29 @@ export function isCommitId(ref: string): boolean {
   return COMMIT.test(ref);
 }
 
-function gitEnv(): NodeJS.ProcessEnv {
-  return {
+/**
+ * The user's and the system's git configuration can rewrite URLs (`insteadOf`), add
+ * credential helpers or hooks; a pass must behave the same on every machine, so git sees
+ * only the injected home and no global or system configuration.
+ */
+export function gitEnv(options: Pick<GitOptions, 'homeDir' | 'allowSsh'> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     // Never prompt (a headless pass cannot answer) and never run `ext::` style transports.
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: 'true',
-    GIT_ALLOW_PROTOCOL: 'file:git:http:https:ssh',
+    GIT_ALLOW_PROTOCOL: options.allowSsh ? 'file:git:http:https:ssh' : 'file:git:http:https',
     GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
     LC_ALL: 'C',
   };
+  if (options.homeDir !== undefined) env.HOME = options.homeDir;
+  // Neither of these may point git at another configuration file.
+  delete env.GIT_CONFIG;
+  delete env.GIT_CONFIG_PARAMETERS;
+  delete env.GIT_CONFIG_COUNT;
+  delete env.XDG_CONFIG_HOME;
+  return env;
 }
 
 /** Runs git; resolves with stdout. Messages name the subcommand only (stderr may hold paths). */
@@ -40,7 +57,7 @@ export function runGit(
   return new Promise((resolve, reject) => {
     const child = spawn(options.gitPath ?? 'git', args, {
       cwd: options.cwd,
-      env: gitEnv(),
+      env: gitEnv(options),
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: options.signal,
     });

@@ -55,6 +55,10 @@ export interface PassContext {
   onDrift: OnDrift;
   now: () => number;
   gitPath?: string | undefined;
+  /** HOME for git child processes (the injected home). */
+  homeDir?: string | undefined;
+  /** Allow ssh / `user@host:path` git sources (off by default). */
+  allowSshGit?: boolean | undefined;
   checkpoint?: Checkpoint | undefined;
 }
 
@@ -149,7 +153,13 @@ async function resolveUpstream(
 ): Promise<Upstream> {
   const source = entry.source;
   if (source.type === 'git') {
-    const gitOptions = { gitPath: ctx.gitPath, signal, maxOutputBytes: ctx.limits.maxArchiveBytes };
+    const gitOptions = {
+      gitPath: ctx.gitPath,
+      homeDir: ctx.homeDir,
+      allowSsh: ctx.allowSshGit,
+      signal,
+      maxOutputBytes: ctx.limits.maxArchiveBytes,
+    };
     const commit = await resolveGitRef(source.url, source.ref, gitOptions);
     return {
       resolved: `git:${commit}`,

@@ -65,6 +65,11 @@ export interface ReconcilerOptions {
   random?: () => number;
   logger?: Logger;
   gitPath?: string;
+  /**
+   * Allow git sources over ssh (`ssh://`, `user@host:path`), which use the user's SSH keys
+   * (default false: a manifest cannot make the reconciler authenticate as the user).
+   */
+  allowSshGit?: boolean;
   /** Fault injection for crash tests; awaited at each step of a swap. */
   checkpoint?: Checkpoint;
 }
@@ -172,6 +177,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     onDrift: options.onDrift ?? 'keep',
     now: () => clock.now(),
     gitPath: options.gitPath,
+    homeDir: home,
+    allowSshGit: options.allowSshGit ?? false,
     checkpoint: options.checkpoint,
   };
 
