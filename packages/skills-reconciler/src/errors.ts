@@ -22,6 +22,7 @@ export const SkillsErrorCode = {
   policyInvalid: 'policy_invalid',
   policyDisabled: 'policy_disabled',
   reconcilerStopped: 'reconciler_stopped',
+  reconcilerFailed: 'reconciler_failed',
   aborted: 'aborted',
 } as const;
 
@@ -52,6 +53,7 @@ export const skillsErrorStatus: Record<SkillsErrorCode, number> = {
   policy_invalid: 500,
   policy_disabled: 409,
   reconciler_stopped: 409,
+  reconciler_failed: 500,
   aborted: 409,
 };
 

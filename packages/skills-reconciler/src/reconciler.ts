@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SkillsError } from './errors.js';
+import { SkillsError, toSkillsError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { Checkpoint } from './install.js';
 import { createFileInventory, type InventoryRecord, type InventoryStore } from './inventory.js';
@@ -103,6 +103,11 @@ export interface ReconcilerStatus {
   /** The effective policy, or null while the configured/env value is invalid. */
   policy: SkillsPolicy | null;
   policyError?: { code: string; message: string };
+  /**
+   * The last failure of the loop itself (a user-supplied callback such as `userEnabled` or the
+   * timers threw); cleared by the next cycle that completes. The loop keeps going (back-off).
+   */
+  loopError?: { code: string; message: string; at: string };
   running: boolean;
   stopped: boolean;
   lastPass: LastPass | null;
@@ -154,7 +159,25 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.clock ?? { now: () => Date.now() };
   const timers = options.timers ?? defaultTimers;
   const random = options.random ?? Math.random;
-  const logger = options.logger ?? defaultLogger;
+  const userLogger = options.logger ?? defaultLogger;
+  // A logger that throws must not take the loop (or an unhandled rejection) with it.
+  const logger: Logger = {
+    info: (message, data) => {
+      try {
+        userLogger.info(message, data);
+      } catch {}
+    },
+    warn: (message, data) => {
+      try {
+        userLogger.warn(message, data);
+      } catch {}
+    },
+    error: (message, data) => {
+      try {
+        userLogger.error(message, data);
+      } catch {}
+    },
+  };
   const env = options.env ?? process.env;
   const intervalMs = options.intervalMs ?? DAY;
   const initialBackoffMs = Math.min(options.initialBackoffMs ?? 60_000, intervalMs);
@@ -190,6 +213,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let nextPassAt: number | null = null;
   let failures = 0;
   let lastPass: LastPass | null = null;
+  let loopError: ReconcilerStatus['loopError'];
   let lockTail: Promise<unknown> = Promise.resolve();
 
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -273,7 +297,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return report;
   }
 
+  /**
+   * One turn of the loop. Never rejects: it runs from a timer (`void cycle(...)`), where a
+   * rejection would be unhandled; a failure is kept in `status().loopError` and retried.
+   */
   async function cycle(trigger: PassTrigger): Promise<void> {
+    try {
+      await cycleBody(trigger);
+      loopError = undefined;
+    } catch (error) {
+      const failure = toSkillsError(error, 'reconciler_failed', 'the reconciler loop failed');
+      loopError = { code: failure.code, message: failure.message, at: iso(clock.now()) };
+      logger.error(`${failure.code}: ${failure.message}`);
+      if (stopped) return;
+      failures++;
+      try {
+        schedule(backoffDelay());
+      } catch {
+        // The timers themselves threw: nothing more can be scheduled; status says why.
+      }
+    }
+  }
+
+  async function cycleBody(trigger: PassTrigger): Promise<void> {
     if (stopped) return;
     nextPassAt = null;
     const verdict = gate();
@@ -391,6 +437,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         nextPassAt: nextPassAt === null ? null : iso(nextPassAt),
         inventory: records,
       };
+      if (loopError) status.loopError = loopError;
       if (!resolved.ok)
         status.policyError = { code: resolved.error.code, message: resolved.error.message };
       return status;
