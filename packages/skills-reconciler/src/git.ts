@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAbortError, SkillsError, throwIfAborted } from './errors.js';
+import { deadline } from './http.js';
 
 export interface GitOptions {
   /** The git executable (default `git` on PATH). */
@@ -13,6 +14,8 @@ export interface GitOptions {
   signal?: AbortSignal | undefined;
   /** Cap on stdout (archives). */
   maxOutputBytes?: number;
+  /** Deadline per git command (a stalled remote must not hold the pass forever). */
+  timeoutMs?: number | undefined;
 }
 
 const COMMIT = /^[0-9a-f]{40}$/i;
@@ -54,12 +57,16 @@ export function runGit(
   throwIfAborted(options.signal);
   const max = options.maxOutputBytes ?? 16 * 1024 * 1024;
   const sub = args.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? 'command';
+  const limit =
+    options.timeoutMs === undefined ? undefined : deadline(options.signal, options.timeoutMs);
+  const timedOut = () =>
+    new SkillsError('fetch_timeout', `git ${sub} did not complete within ${options.timeoutMs} ms`);
   return new Promise((resolve, reject) => {
     const child = spawn(options.gitPath ?? 'git', args, {
       cwd: options.cwd,
       env: gitEnv(options),
       stdio: ['ignore', 'pipe', 'pipe'],
-      signal: options.signal,
+      signal: limit?.signal ?? options.signal,
     });
     const out: Buffer[] = [];
     let size = 0;
@@ -78,13 +85,16 @@ export function runGit(
       if (stderr.length < 4096) stderr += chunk.toString('utf8');
     });
     child.on('error', (error) => {
-      if (isAbortError(error))
+      if (limit?.expired()) reject(timedOut());
+      else if (isAbortError(error))
         reject(new SkillsError('aborted', 'the pass was stopped', { cause: error }));
       else
         reject(new SkillsError('git_failed', `git ${sub} could not be started`, { cause: error }));
     });
     child.on('close', (code) => {
-      if (options.signal?.aborted) {
+      if (limit?.expired()) {
+        reject(timedOut());
+      } else if (options.signal?.aborted) {
         reject(new SkillsError('aborted', 'the pass was stopped'));
       } else if (tooLarge) {
         reject(

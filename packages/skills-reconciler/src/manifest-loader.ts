@@ -39,6 +39,8 @@ export interface LoadManifestsOptions {
   tokenHosts?: readonly string[] | undefined;
   cache?: ManifestCache;
   maxBytes?: number;
+  /** Deadline per manifest request (default 60 s). */
+  timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -87,6 +89,7 @@ export async function loadManifests(
           tokenHosts,
           etag: cached?.etag,
           maxBytes,
+          timeoutMs: options.timeoutMs,
           signal: options.signal,
         });
         if (response.status === 'not_modified') {

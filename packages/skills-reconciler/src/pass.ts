@@ -4,7 +4,12 @@ import { extractSkill } from './archive.js';
 import { digestTree, digestTreeIfExists } from './digest.js';
 import { SkillsError, throwIfAborted, toSkillsError } from './errors.js';
 import { fetchGitTree, resolveGitRef } from './git.js';
-import { downloadArchive, type FetchLike } from './http.js';
+import {
+  DEFAULT_ARCHIVE_TIMEOUT_MS,
+  DEFAULT_MANIFEST_TIMEOUT_MS,
+  downloadArchive,
+  type FetchLike,
+} from './http.js';
 import { type Checkpoint, createStaging, recoverRoot, swapIn, swapOut } from './install.js';
 import type { InventoryRecord, InventoryStore } from './inventory.js';
 import {
@@ -30,12 +35,18 @@ export interface SkillLimits {
   maxSkillBytes: number;
   /** Manifest cap (default 1 MiB). */
   maxManifestBytes: number;
+  /** Deadline per manifest request, headers and body (default 60 s). */
+  manifestTimeoutMs: number;
+  /** Deadline per archive request (and per git command), headers and body (default 10 min). */
+  archiveTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: SkillLimits = {
   maxArchiveBytes: 100 * 1024 * 1024,
   maxSkillBytes: 20 * 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
+  manifestTimeoutMs: DEFAULT_MANIFEST_TIMEOUT_MS,
+  archiveTimeoutMs: DEFAULT_ARCHIVE_TIMEOUT_MS,
 };
 
 export interface SkillsRoots {
@@ -159,6 +170,7 @@ async function resolveUpstream(
       allowSsh: ctx.allowSshGit,
       signal,
       maxOutputBytes: ctx.limits.maxArchiveBytes,
+      timeoutMs: ctx.limits.archiveTimeoutMs,
     };
     const commit = await resolveGitRef(source.url, source.ref, gitOptions);
     return {
@@ -183,6 +195,7 @@ async function resolveUpstream(
       token: ctx.token,
       tokenHosts: new Set(ctx.tokenHosts.map((h) => h.toLowerCase())),
       maxBytes: ctx.limits.maxArchiveBytes,
+      timeoutMs: ctx.limits.archiveTimeoutMs,
       signal,
     });
     if (source.sha256 && result.sha256 !== source.sha256) {
@@ -435,6 +448,7 @@ export async function runPass(
       tokenHosts: ctx.tokenHosts,
       cache: ctx.manifestCache,
       maxBytes: ctx.limits.maxManifestBytes,
+      timeoutMs: ctx.limits.manifestTimeoutMs,
       signal,
     });
     const merged = mergeManifests(loaded);

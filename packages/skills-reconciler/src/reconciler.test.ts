@@ -292,6 +292,33 @@ describe('reconcile', () => {
     }
   });
 
+  it('times out a server that never finishes (manifest and archive) with fetch_timeout', async () => {
+    // The manifest server never answers; the archive server sends headers and part of a body.
+    h.server.routes.set('/stalled.yaml', () => undefined);
+    h.server.routes.set('/stalled.tgz', (_req, res) => {
+      res.writeHead(200, { 'content-length': '100000' });
+      res.write(Buffer.alloc(10));
+    });
+    h.archive('/ok.tgz', skillArchive('ok'));
+    h.manifest('/manifest.yaml', [
+      { source: tarball(`${h.server.url}/stalled.tgz`) },
+      { source: tarball(`${h.server.url}/ok.tgz`) },
+    ]);
+    const reconciler = h.reconciler({
+      manifests: [`${h.server.url}/stalled.yaml`, `${h.server.url}/manifest.yaml`],
+      limits: { manifestTimeoutMs: 50, archiveTimeoutMs: 50 },
+    });
+    const result = await reconciler.reconcile();
+    expect(result.errors.map((e) => [e.code, e.name ?? e.manifest])).toEqual([
+      ['fetch_timeout', `manifest #1 (${h.server.url}/stalled.yaml)`],
+      ['fetch_timeout', 'stalled'],
+    ]);
+    expect(names(result.install)).toEqual(['ok']);
+    expect(existsSync(join(h.userRoot, 'stalled'))).toBe(false);
+    // The pass (and its lock) is over: another one can run.
+    expect(reconciler.status().lastPass?.errors).toHaveLength(2);
+  });
+
   it('reuses the last ETag with If-None-Match', async () => {
     let hits = 0;
     const yaml = `version: 1\nskills:\n  - source: { type: tarball, url: "${h.archive('/a.tgz', skillArchive('a'))}" }\n`;
