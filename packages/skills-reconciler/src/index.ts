@@ -19,11 +19,14 @@ export {
   type Manifest,
   type ManifestEntry,
   manifestSchema,
+  type ParseManifestOptions,
   parseManifest,
+  redactSource,
   type SkillScope,
   type SkillSource,
   sourceId,
   type TarballSource,
+  urlIdentity,
 } from './manifest.js';
 export {
   defaultTokenHosts,

@@ -41,6 +41,8 @@ export interface LoadManifestsOptions {
   maxBytes?: number;
   /** Deadline per manifest request (default 60 s). */
   timeoutMs?: number | undefined;
+  /** Allow git over ssh in manifests (default false). */
+  allowSshGit?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -102,7 +104,7 @@ export async function loadManifests(
           manifest = cached.manifest;
           notModified = true;
         } else {
-          manifest = parseManifest(response.text);
+          manifest = parseManifest(response.text, { allowSshGit: options.allowSshGit });
           if (response.etag) options.cache?.set(source, { etag: response.etag, manifest });
           else options.cache?.delete(source);
         }
@@ -113,7 +115,10 @@ export async function loadManifests(
         );
       } else {
         const path = source.startsWith('file:') ? fileURLToPath(source) : resolve(source);
-        manifest = parseManifest(await readLocalManifest(path, maxBytes));
+        manifest = parseManifest(await readLocalManifest(path, maxBytes), {
+          local: true,
+          allowSshGit: options.allowSshGit,
+        });
       }
       results.push(
         notModified ? { index, label, manifest, notModified } : { index, label, manifest },

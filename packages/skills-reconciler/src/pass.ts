@@ -15,6 +15,7 @@ import type { InventoryRecord, InventoryStore } from './inventory.js';
 import {
   displaySource,
   type ManifestEntry,
+  redactSource,
   type SkillScope,
   type SkillSource,
 } from './manifest.js';
@@ -152,8 +153,9 @@ function rootFor(ctx: PassContext, scope: SkillScope): string {
   return ctx.roots.project;
 }
 
+/** What the inventory keeps: never a query string (presigned tokens) of the source URL. */
 function storedSource(source: SkillSource): InventoryRecord['source'] {
-  return { ...source };
+  return redactSource(source);
 }
 
 async function resolveUpstream(
@@ -449,6 +451,7 @@ export async function runPass(
       cache: ctx.manifestCache,
       maxBytes: ctx.limits.maxManifestBytes,
       timeoutMs: ctx.limits.manifestTimeoutMs,
+      allowSshGit: ctx.allowSshGit,
       signal,
     });
     const merged = mergeManifests(loaded);

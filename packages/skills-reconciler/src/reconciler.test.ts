@@ -41,14 +41,15 @@ describe('reconcile', () => {
       'skills/docs/SKILL.md': skillMd('docs'),
       'README.md': 'root',
     });
-    h.manifest('/manifest.yaml', [
+    // A local manifest: only those may name file:// git repositories.
+    const manifest = h.localManifest([
       { source: tarball(h.archive('/pdf.tgz', archive)) },
       {
         name: 'docs',
         source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main', subpath: 'skills/docs' },
       },
     ]);
-    const reconciler = h.reconciler();
+    const reconciler = h.reconciler({ manifests: [manifest] });
 
     const plan = await reconciler.plan();
     expect(names(plan.install)).toEqual(['docs', 'pdf']);
@@ -77,11 +78,11 @@ describe('reconcile', () => {
     initRepo(repo);
     commitFiles(repo, { 'SKILL.md': skillMd('g', 'v1') });
     h.archive('/a.tgz', skillArchive('a', { version: 'v1' }));
-    h.manifest('/manifest.yaml', [
+    const manifest = h.localManifest([
       { name: 'a', source: tarball(`${h.server.url}/a.tgz`) },
       { name: 'g', source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main' } },
     ]);
-    const reconciler = h.reconciler();
+    const reconciler = h.reconciler({ manifests: [manifest] });
     await reconciler.reconcile();
 
     h.archive('/a.tgz', skillArchive('a', { version: 'v2' }));
@@ -317,6 +318,42 @@ describe('reconcile', () => {
     expect(existsSync(join(h.userRoot, 'stalled'))).toBe(false);
     // The pass (and its lock) is over: another one can run.
     expect(reconciler.status().lastPass?.errors).toHaveLength(2);
+  });
+
+  it('refuses file: sources named by a remote manifest (nothing local is copied)', async () => {
+    const archivePath = join(h.dir, 'local.tgz');
+    writeFileSync(archivePath, skillArchive('local'));
+    h.manifest('/manifest.yaml', [
+      { source: { type: 'tarball', url: pathToFileURL(archivePath).href } },
+    ]);
+    const result = await h.reconciler().reconcile();
+    expect(result.errors.map((e) => e.code)).toEqual(['source_unsupported']);
+    expect(result.manifestsComplete).toBe(false);
+    expect(existsSync(join(h.userRoot, 'local'))).toBe(false);
+  });
+
+  it('never puts a presigned query token in status, inventory or events', async () => {
+    const signed = `${h.archive('/signed.tgz', skillArchive('signed'))}?X-Amz-Signature=qs-sekret-42`;
+    h.manifest('/manifest.yaml', [{ source: tarball(signed) }]);
+    const reconciler = h.reconciler();
+    const events: unknown[] = [];
+    reconciler.on((event) => events.push(event));
+    const first = await reconciler.reconcile();
+    expect(first.errors).toEqual([]);
+    expect(names(first.install)).toEqual(['signed']);
+    // The query was sent to the server, so the identity is stable and the skill unchanged.
+    expect(h.server.requests.filter((r) => r.path === '/signed.tgz')).toHaveLength(1);
+    const second = await reconciler.reconcile();
+    expect(names(second.unchanged)).toEqual(['signed']);
+    const everything = [
+      JSON.stringify(first),
+      JSON.stringify(second),
+      JSON.stringify(events),
+      JSON.stringify(reconciler.status()),
+      readFileSync(join(h.userRoot, INVENTORY_FILE), 'utf8'),
+    ].join('\n');
+    expect(everything).toContain('/signed.tgz');
+    expect(everything).not.toContain('qs-sekret-42');
   });
 
   it('reuses the last ETag with If-None-Match', async () => {
