@@ -34,9 +34,11 @@ export {
   type LoadManifestsOptions,
   loadManifests,
   type ManifestCache,
+  type MergedEntry,
   type MergedManifests,
   mergeManifests,
   type PassError,
+  tokenHostsFor,
 } from './manifest-loader.js';
 export {
   type Conflict,

@@ -22,6 +22,7 @@ import {
 import {
   loadManifests,
   type ManifestCache,
+  type MergedEntry,
   mergeManifests,
   type PassError,
 } from './manifest-loader.js';
@@ -61,7 +62,8 @@ export interface PassContext {
   inventory: InventoryStore;
   fetch: FetchLike;
   token?: string | undefined;
-  tokenHosts: readonly string[];
+  /** Configured token scope; undefined: per manifest, its own host. */
+  tokenHosts?: readonly string[] | undefined;
   manifestCache: ManifestCache;
   limits: SkillLimits;
   onDrift: OnDrift;
@@ -160,7 +162,7 @@ function storedSource(source: SkillSource): InventoryRecord['source'] {
 
 async function resolveUpstream(
   ctx: PassContext,
-  entry: ManifestEntry,
+  entry: MergedEntry,
   record: InventoryRecord | undefined,
   signal: AbortSignal,
 ): Promise<Upstream> {
@@ -195,7 +197,7 @@ async function resolveUpstream(
     const result = await downloadArchive(source.url, {
       fetch: ctx.fetch,
       token: ctx.token,
-      tokenHosts: new Set(ctx.tokenHosts.map((h) => h.toLowerCase())),
+      tokenHosts: new Set(entry.tokenHosts),
       maxBytes: ctx.limits.maxArchiveBytes,
       timeoutMs: ctx.limits.archiveTimeoutMs,
       signal,
@@ -304,7 +306,7 @@ function entryError(entry: ManifestEntry, error: SkillsError): PassError {
 async function handleEntry(
   ctx: PassContext,
   mode: Mode,
-  entry: ManifestEntry,
+  entry: MergedEntry,
   report: PassReport,
   signal: AbortSignal,
 ): Promise<void> {

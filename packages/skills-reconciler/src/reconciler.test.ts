@@ -356,6 +356,44 @@ describe('reconcile', () => {
     expect(everything).not.toContain('qs-sekret-42');
   });
 
+  it('scopes the default token per manifest: a manifest cannot send it to another manifest host', async () => {
+    const { startServer } = await import('./test-support/server.js');
+    const other = await startServer();
+    try {
+      // Manifest 1 (this server) names an archive on the other manifest's host.
+      h.manifest('/manifest.yaml', [{ source: tarball(`${other.url}/from-first.tgz`) }]);
+      other.routes.set('/from-first.tgz', body(skillArchive('from-first')));
+      other.routes.set('/own.tgz', body(skillArchive('own')));
+      other.routes.set(
+        '/second.yaml',
+        body(`version: 1\nskills:\n  - source: { type: tarball, url: "${other.url}/own.tgz" }\n`),
+      );
+      const reconciler = h.reconciler({
+        token: 'scoped-token',
+        manifests: [`${h.server.url}/manifest.yaml`, `${other.url}/second.yaml`],
+      });
+      const result = await reconciler.reconcile();
+      expect(result.errors).toEqual([]);
+      const auth = (server: typeof other, path: string) =>
+        server.requests.filter((r) => r.path === path).map((r) => r.headers.authorization);
+      expect(auth(h.server, '/manifest.yaml')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/second.yaml')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/own.tgz')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/from-first.tgz')).toEqual([undefined]);
+
+      // An explicit tokenHosts list applies to every manifest.
+      const wide = h.reconciler({
+        token: 'scoped-token',
+        tokenHosts: [h.server.host, other.host],
+        manifests: [`${h.server.url}/manifest.yaml`],
+      });
+      await wide.plan();
+      expect(auth(other, '/from-first.tgz').at(-1)).toBe('Bearer scoped-token');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('reuses the last ETag with If-None-Match', async () => {
     let hits = 0;
     const yaml = `version: 1\nskills:\n  - source: { type: tarball, url: "${h.archive('/a.tgz', skillArchive('a'))}" }\n`;

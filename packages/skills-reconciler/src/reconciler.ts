@@ -4,7 +4,7 @@ import { SkillsError, toSkillsError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { Checkpoint } from './install.js';
 import { createFileInventory, type InventoryRecord, type InventoryStore } from './inventory.js';
-import { defaultTokenHosts, type ManifestCache, type PassError } from './manifest-loader.js';
+import type { ManifestCache, PassError } from './manifest-loader.js';
 import {
   DEFAULT_LIMITS,
   type OnDrift,
@@ -44,7 +44,10 @@ export interface ReconcilerOptions {
   fetch?: FetchLike;
   /** The managed token (sent as `Authorization: Bearer`), only to `tokenHosts`. */
   token?: string;
-  /** `host[:port]` list allowed to receive the token (default: the http(s) manifests' hosts). */
+  /**
+   * `host[:port]` list allowed to receive the token, for every manifest. Default: per manifest,
+   * its own host only (the manifest and the archives it names on that host).
+   */
   tokenHosts?: readonly string[];
   /** Configured policy (default `user-choice`); `RUNYARD_SKILLS_POLICY` overrides it. */
   policy?: string;
@@ -194,7 +197,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     inventory,
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     token: options.token,
-    tokenHosts: options.tokenHosts ?? defaultTokenHosts(options.manifests),
+    tokenHosts: options.tokenHosts,
     manifestCache,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     onDrift: options.onDrift ?? 'keep',
