@@ -37,6 +37,10 @@ export interface SkillLimits {
   maxSkillBytes: number;
   /** Manifest cap (default 1 MiB). */
   maxManifestBytes: number;
+  /** Cap on the archive's inflated bytes, inside the skill or not (default 10 × maxSkillBytes). */
+  maxInflatedBytes: number;
+  /** Cap on the archive's entries, inside the skill or not (default 10,000). */
+  maxArchiveEntries: number;
   /** Deadline per manifest request, headers and body (default 60 s). */
   manifestTimeoutMs: number;
   /** Deadline per archive request (and per git command), headers and body (default 10 min). */
@@ -47,6 +51,8 @@ export const DEFAULT_LIMITS: SkillLimits = {
   maxArchiveBytes: 100 * 1024 * 1024,
   maxSkillBytes: 20 * 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
+  maxInflatedBytes: 10 * 20 * 1024 * 1024,
+  maxArchiveEntries: 10_000,
   manifestTimeoutMs: DEFAULT_MANIFEST_TIMEOUT_MS,
   archiveTimeoutMs: DEFAULT_ARCHIVE_TIMEOUT_MS,
 };
@@ -254,6 +260,8 @@ async function stageAndSwap(
       subpath: loaded.subpath,
       unwrap: loaded.unwrap,
       maxSkillBytes: ctx.limits.maxSkillBytes,
+      maxInflatedBytes: ctx.limits.maxInflatedBytes,
+      maxArchiveEntries: ctx.limits.maxArchiveEntries,
       signal,
     });
     const skillMd = await readFile(join(fresh, 'SKILL.md'), 'utf8').catch(() => {

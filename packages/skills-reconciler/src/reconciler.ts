@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { INFLATED_BYTES_FACTOR } from './archive.js';
 import { SkillsError, toSkillsError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { Checkpoint } from './install.js';
@@ -158,6 +159,14 @@ const defaultLogger: Logger = {
   error: (message) => console.error(`[skills-reconciler] ${message}`),
 };
 
+/** The inflated-bytes cap follows a configured skill cap unless it is set itself. */
+function resolveLimits(limits: Partial<SkillLimits> = {}): SkillLimits {
+  const merged = { ...DEFAULT_LIMITS, ...limits };
+  if (limits.maxInflatedBytes === undefined)
+    merged.maxInflatedBytes = INFLATED_BYTES_FACTOR * merged.maxSkillBytes;
+  return merged;
+}
+
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.clock ?? { now: () => Date.now() };
   const timers = options.timers ?? defaultTimers;
@@ -199,7 +208,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     token: options.token,
     tokenHosts: options.tokenHosts,
     manifestCache,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits: resolveLimits(options.limits),
     onDrift: options.onDrift ?? 'keep',
     now: () => clock.now(),
     gitPath: options.gitPath,
