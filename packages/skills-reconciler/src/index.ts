@@ -70,6 +70,7 @@ export {
   type StopResult,
   type Timers,
 } from './reconciler.js';
+export { acquireRootLock, LOCK_FILE, type RootLock } from './root-lock.js';
 export {
   isValidSkillName,
   type ParsedSkill,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractSkill } from './archive.js';
@@ -23,9 +24,11 @@ import {
   loadManifests,
   type ManifestCache,
   type MergedEntry,
+  type MergedManifests,
   mergeManifests,
   type PassError,
 } from './manifest-loader.js';
+import { acquireRootLock, type RootLock } from './root-lock.js';
 import { parseSkill } from './skill.js';
 
 export type OnDrift = 'keep' | 'overwrite';
@@ -439,21 +442,42 @@ function rootsOf(ctx: PassContext): string[] {
 }
 
 /**
+ * The roots an applying pass locks: the user root always; the project root when it exists or
+ * this pass may write to it — so a workspace without project skills gets no empty folder.
+ * Sorted, so two passes locking the same roots never deadlock.
+ */
+function rootsToLock(ctx: PassContext, merged: MergedManifests): string[] {
+  const roots = [ctx.roots.user];
+  const project = ctx.roots.project;
+  if (
+    project !== undefined &&
+    project !== ctx.roots.user &&
+    (existsSync(project) ||
+      merged.entries.some((entry) => entry.scope === 'project') ||
+      ctx.inventory.list(project).length > 0)
+  ) {
+    roots.push(project);
+  }
+  return roots.sort();
+}
+
+/**
  * One pass. `plan` touches no disk (network only: manifests, archives, `git ls-remote`);
- * `apply` first recovers from any crash, then installs/updates/removes entry by entry. Each
- * entry is isolated; `signal` is honoured between entries and inside downloads.
+ * `apply` loads the manifests, takes the lock of each skills root it may write (waiting for
+ * another process's pass), recovers from any crash, then installs/updates/removes entry by
+ * entry. Each entry is isolated; `signal` is honoured between entries, inside downloads and
+ * while waiting for a lock.
  */
 export async function runPass(
   ctx: PassContext,
   mode: Mode,
   signal: AbortSignal,
+  hooks: { onLockWait?: () => void } = {},
 ): Promise<PassReport> {
   const report = emptyReport();
+  const locks: RootLock[] = [];
   try {
     throwIfAborted(signal);
-    if (mode === 'apply') {
-      for (const root of rootsOf(ctx)) await recoverRoot(root, ctx.inventory);
-    }
     const loaded = await loadManifests(ctx.manifests, {
       fetch: ctx.fetch,
       token: ctx.token,
@@ -465,6 +489,13 @@ export async function runPass(
       signal,
     });
     const merged = mergeManifests(loaded);
+    if (mode === 'apply') {
+      const roots = rootsToLock(ctx, merged);
+      for (const root of roots) {
+        locks.push(await acquireRootLock(root, { signal, onWait: hooks.onLockWait }));
+      }
+      for (const root of roots) await recoverRoot(root, ctx.inventory);
+    }
     report.warnings.push(...merged.warnings);
     report.errors.push(...merged.errors);
     report.manifestsComplete = merged.complete;
@@ -516,6 +547,8 @@ export async function runPass(
     const failure = toSkillsError(error, 'install_failed', 'the pass failed');
     if (failure.code === 'aborted') report.aborted = true;
     report.errors.push({ code: failure.code, message: failure.message });
+  } finally {
+    for (const lock of locks.reverse()) lock.release();
   }
   return report;
 }

@@ -94,6 +94,13 @@ export interface LastPass {
 
 export type ReconcilerEvent =
   | { type: 'pass_started'; trigger: PassTrigger; at: string }
+  | {
+      type: 'pass_waiting';
+      trigger: PassTrigger;
+      /** `pass_running`: a pass of this reconciler; `root_locked`: another pass holds a skills root. */
+      reason: 'pass_running' | 'root_locked';
+      at: string;
+    }
   | { type: 'pass_finished'; trigger: PassTrigger; at: string; pass: LastPass; report: PassReport }
   | {
       type: 'pass_skipped';
@@ -240,8 +247,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
   }
 
-  function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  /** Passes queued or running; a new one that finds another says so (`pass_waiting`). */
+  let passes = 0;
+
+  function withLock<T>(trigger: PassTrigger, fn: () => Promise<T>): Promise<T> {
+    if (passes > 0)
+      emit({ type: 'pass_waiting', trigger, reason: 'pass_running', at: iso(clock.now()) });
+    passes++;
+    const done = () => {
+      passes--;
+    };
     const run = lockTail.then(fn, fn);
+    run.then(done, done);
     lockTail = run.catch(() => undefined);
     return run;
   }
@@ -289,7 +306,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (stopped) throw new SkillsError('reconciler_stopped', 'the skills reconciler was stopped');
     const startedAt = clock.now();
     if (mode === 'apply') emit({ type: 'pass_started', trigger, at: iso(startedAt) });
-    const report = await runPass(ctx, mode, stopController.signal);
+    const report = await runPass(ctx, mode, stopController.signal, {
+      onLockWait: () =>
+        emit({ type: 'pass_waiting', trigger, reason: 'root_locked', at: iso(clock.now()) }),
+    });
     if (mode === 'plan') return report;
     const finishedAt = clock.now();
     const pass: LastPass = {
@@ -365,7 +385,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
     let report: PassReport | undefined;
     try {
-      report = await withLock(() => executePass(trigger, 'apply'));
+      report = await withLock(trigger, () => executePass(trigger, 'apply'));
     } catch (error) {
       if (stopped) return;
       logger.error(`the pass failed: ${(error as Error).message}`);
@@ -412,7 +432,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (verdict.kind === 'disabled') {
       throw new SkillsError('policy_disabled', 'managed skills are turned off by the user');
     }
-    return withLock(() => executePass('manual', mode));
+    return withLock('manual', () => executePass('manual', mode));
   }
 
   return {
