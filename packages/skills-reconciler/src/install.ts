@@ -18,7 +18,7 @@ import {
   type InventoryStore,
   inventoryRecordSchema,
 } from './inventory.js';
-import { isAlive, ownerTag, parseOwnerTag } from './root-lock.js';
+import { isAlive, lockLeftoverOwner, ownerTag, parseOwnerTag } from './root-lock.js';
 import { skillNameSchema } from './skill.js';
 
 /** Staging folders live next to the skills, on the same filesystem, so `rename` is atomic. */
@@ -135,7 +135,7 @@ function readIntent(staging: string): Intent | undefined {
 
 /**
  * Finishes or rolls back swaps a killed process left behind, then deletes their staging
- * folders and stray inventory temp files in `root`. Runs at the start of every applying pass,
+ * folders, stray inventory temp files and lock temp files in `root`. Runs at the start of every applying pass,
  * under the root's lock (`acquireRootLock`); staging folders of live processes are kept.
  */
 export async function recoverRoot(root: string, inventory: InventoryStore): Promise<number> {
@@ -152,6 +152,13 @@ export async function recoverRoot(root: string, inventory: InventoryStore): Prom
   for (const entry of names) {
     if (entry.startsWith(`${INVENTORY_FILE}.`) && entry.endsWith('.tmp')) {
       await rm(join(root, entry), { force: true });
+      continue;
+    }
+    const lockOwner = lockLeftoverOwner(entry);
+    if (lockOwner !== null) {
+      // A lock temp file of a process killed while taking or breaking the lock.
+      if (lockOwner && lockOwner.pid !== process.pid && !isAlive(lockOwner))
+        await rm(join(root, entry), { force: true });
       continue;
     }
     if (!entry.startsWith(STAGING_PREFIX)) continue;

@@ -48,6 +48,11 @@ export interface SkillLimits {
   manifestTimeoutMs: number;
   /** Deadline per archive request (and per git command), headers and body (default 10 min). */
   archiveTimeoutMs: number;
+  /**
+   * How long an applying pass waits for a skills root another live process (or reconciler) is
+   * applying to, before it gives up with `skills_root_locked` (default 5 min).
+   */
+  lockWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: SkillLimits = {
@@ -58,6 +63,7 @@ export const DEFAULT_LIMITS: SkillLimits = {
   maxArchiveEntries: 10_000,
   manifestTimeoutMs: DEFAULT_MANIFEST_TIMEOUT_MS,
   archiveTimeoutMs: DEFAULT_ARCHIVE_TIMEOUT_MS,
+  lockWaitMs: 5 * 60 * 1000,
 };
 
 export interface SkillsRoots {
@@ -492,7 +498,14 @@ export async function runPass(
     if (mode === 'apply') {
       const roots = rootsToLock(ctx, merged);
       for (const root of roots) {
-        locks.push(await acquireRootLock(root, { signal, onWait: hooks.onLockWait }));
+        locks.push(
+          await acquireRootLock(root, {
+            signal,
+            waitMs: ctx.limits.lockWaitMs,
+            label: root === ctx.roots.user ? 'the user skills root' : 'the project skills root',
+            onWait: hooks.onLockWait,
+          }),
+        );
       }
       for (const root of roots) await recoverRoot(root, ctx.inventory);
     }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   linkSync,
-  lstatSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -86,7 +85,8 @@ function parseLock(text: string): LockContent | undefined {
  * reader ever sees an empty or half-written lock.
  */
 function tryCreate(path: string, content: string): boolean {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.new`;
+  // Named after its owner, so a process killed right here leaves a file recovery can judge.
+  const temp = `${path}.${ownerTag()}${randomBytes(6).toString('hex')}.new`;
   writeFileSync(temp, content, { flag: 'wx', mode: 0o644 });
   try {
     linkSync(temp, path);
@@ -99,24 +99,27 @@ function tryCreate(path: string, content: string): boolean {
   }
 }
 
-function readHolder(path: string): { content?: LockContent; ino: number } | undefined {
+function readHolder(path: string): { content?: LockContent | undefined } | undefined {
   try {
-    const ino = lstatSync(path).ino;
-    const content = parseLock(readFileSync(path, 'utf8'));
-    return content ? { content, ino } : { ino };
+    return { content: parseLock(readFileSync(path, 'utf8')) };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
+/** A lock that was never written whole (a crash or a foreign file) or whose owner is gone. */
+function isStale(holder: { content?: LockContent | undefined }): boolean {
+  return holder.content === undefined || !isAlive(holder.content);
+}
+
 /**
- * Removes a lock whose owner is dead. The lock is first renamed aside (atomic) and only
- * deleted if it is the very file judged stale (same inode): if another process broke it and
- * took the lock in between, its fresh lock is put back instead of being deleted.
+ * Renames `path` aside and deletes it if it is (still) stale; a live one that replaced it in
+ * between is put back. Used only for the breaker below, whose holder dies only if killed
+ * inside a few synchronous file calls.
  */
-function breakStale(path: string, staleIno: number): void {
-  const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+function renameAsideIfStale(path: string): void {
+  const aside = `${path}.${ownerTag()}${randomBytes(6).toString('hex')}.stale`;
   try {
     renameSync(path, aside);
   } catch (error) {
@@ -124,15 +127,43 @@ function breakStale(path: string, staleIno: number): void {
     throw error;
   }
   try {
-    if (lstatSync(aside).ino !== staleIno) {
+    const holder = readHolder(aside);
+    if (holder && !isStale(holder)) {
       try {
         linkSync(aside, path);
       } catch {
-        // Someone created a lock meanwhile; the displaced holder notices at release.
+        // A new breaker exists meanwhile: the displaced one's lock work is re-judged anyway.
       }
     }
   } finally {
     rmSync(aside, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock. Only the holder of `<lock>.break` may delete the lock, and it re-reads
+ * and re-judges the lock under it: a dead owner cannot change its lock and every other breaker
+ * is excluded, so the file judged stale is the file deleted — a live lock is never deleted
+ * (not even one that reused the inode of a stale one). Returns false when another live process
+ * is breaking it (the caller waits a moment).
+ */
+function breakStale(path: string, content: string): boolean {
+  const breaker = `${path}.break`;
+  if (!tryCreate(breaker, content)) {
+    const holder = readHolder(breaker);
+    if (holder === undefined) return true;
+    if (isStale(holder)) {
+      renameAsideIfStale(breaker);
+      return true;
+    }
+    return false;
+  }
+  try {
+    const holder = readHolder(path);
+    if (holder && isStale(holder)) unlinkSync(path);
+    return true;
+  } finally {
+    rmSync(breaker, { force: true });
   }
 }
 
@@ -144,12 +175,17 @@ export interface AcquireOptions {
   signal?: AbortSignal | undefined;
   /** Called once when the lock is held by another live pass (this one waits). */
   onWait?: (() => void) | undefined;
+  /** Longest wait for a live holder before `skills_root_locked` (default: no bound). */
+  waitMs?: number | undefined;
+  /** Names the root in the error message (never its path). */
+  label?: string | undefined;
 }
 
 /**
- * Takes the root's lock, waiting (abortably) while a live process holds it. A lock whose
- * owner is dead — killed mid-pass — is taken over. Same-process passes wait too: the lock is
- * not re-entrant, so two reconcilers in one process never apply to one root at once.
+ * Takes the root's lock, waiting (abortably, at most `waitMs`) while a live process holds it,
+ * then failing with `skills_root_locked`. A lock whose owner is dead — killed mid-pass — is
+ * taken over. Same-process passes wait too: the lock is not re-entrant, so two reconcilers in
+ * one process never apply to one root at once.
  */
 export async function acquireRootLock(
   root: string,
@@ -160,6 +196,8 @@ export async function acquireRootLock(
   const me = selfIdentity();
   const token = randomBytes(12).toString('hex');
   const content = JSON.stringify({ pid: me.pid, start: me.start, token });
+  // A monotonic clock: the bound must not move with wall-clock adjustments.
+  const deadline = performance.now() + (options.waitMs ?? Number.POSITIVE_INFINITY);
   let delay = 10;
   let waiting = false;
   for (;;) {
@@ -167,23 +205,34 @@ export async function acquireRootLock(
     if (tryCreate(path, content)) {
       return {
         release() {
-          // Only our own lock: never one that replaced ours.
-          if (readHolder(path)?.content?.token === token) unlinkSync(path);
+          // Only our own lock: never one that replaced ours. Never throws: it runs in a
+          // `finally`, and a root deleted under us has no lock left to release.
+          try {
+            if (readHolder(path)?.content?.token === token) unlinkSync(path);
+          } catch {
+            // Nothing to release.
+          }
         },
       };
     }
     const holder = readHolder(path);
     if (holder === undefined) continue;
-    if (holder.content === undefined || !isAlive(holder.content)) {
-      breakStale(path, holder.ino);
-      continue;
+    if (isStale(holder) && breakStale(path, content)) continue;
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) {
+      // A stale lock still here means another live process is breaking it.
+      const owner = holder.content && !isStale(holder) ? ` (pid ${holder.content.pid})` : '';
+      throw new SkillsError(
+        'skills_root_locked',
+        `${options.label ?? 'the skills root'} is locked by another running pass${owner}`,
+      );
     }
     if (!waiting) {
       waiting = true;
       options.onWait?.();
     }
     try {
-      await sleep(delay, undefined, { signal: options.signal });
+      await sleep(Math.min(delay, remaining), undefined, { signal: options.signal });
     } catch (error) {
       if (isAbortError(error)) throw new SkillsError('aborted', 'the pass was stopped');
       throw error;
@@ -196,6 +245,12 @@ export async function acquireRootLock(
 export function ownerTag(): string {
   const me = selfIdentity();
   return `${me.pid}-${me.start ?? 'x'}-`;
+}
+
+/** Lock temp files (`.new`, `.stale`) a killed process may leave: `<LOCK_FILE>.<tag><hex>.*`. */
+export function lockLeftoverOwner(entry: string): ProcessIdentity | undefined | null {
+  if (!entry.startsWith(`${LOCK_FILE}.`) || !/\.(new|stale)$/.test(entry)) return null;
+  return parseOwnerTag(entry.slice(LOCK_FILE.length + 1));
 }
 
 /** The owner encoded in a staging folder name, or undefined for an older, untagged name. */

@@ -1,11 +1,13 @@
-// Child process for the cross-process lock test: runs one pass on a shared root. With a pause
-// point it stops there (announcing `AT <point>`) until a line arrives on stdin; it announces
-// `WAITING` when another pass holds the root's lock, and `DONE <errors>` at the end.
+// Child process for the cross-process lock tests: runs one pass on a shared root. With a pause
+// point (`-` for none) it stops there (announcing `AT <point>`) until a line arrives on stdin;
+// it announces `WAITING` when another pass holds the root's lock, and `DONE <error codes>` at
+// the end. An optional last argument bounds the lock wait (`limits.lockWaitMs`).
 import { createInterface } from 'node:readline';
 import { createReconciler } from '../reconciler.js';
 
-const [userRoot, manifestUrl, pausePoint] = process.argv.slice(2);
-if (!userRoot || !manifestUrl) throw new Error('usage: lock-child <root> <manifest> [point]');
+const [userRoot, manifestUrl, pausePoint, lockWaitMs] = process.argv.slice(2);
+if (!userRoot || !manifestUrl)
+  throw new Error('usage: lock-child <root> <manifest> [point|-] [lockWaitMs]');
 
 const lines = createInterface({ input: process.stdin });
 const go = new Promise<void>((resolve) => lines.once('line', () => resolve()));
@@ -15,6 +17,7 @@ const reconciler = createReconciler({
   userSkillsRoot: userRoot,
   homeDir: userRoot,
   env: {},
+  limits: lockWaitMs ? { lockWaitMs: Number(lockWaitMs) } : {},
   logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   checkpoint: async (point) => {
     if (point !== pausePoint) return;
