@@ -293,6 +293,37 @@ describe('reconcile', () => {
     }
   });
 
+  it('serialises two concurrent reconcile() calls: one report each, no corruption', async () => {
+    h.manifest('/manifest.yaml', [
+      { source: tarball(h.archive('/a.tgz', skillArchive('a'))) },
+      { source: tarball(h.archive('/b.tgz', skillArchive('b'))) },
+    ]);
+    const reconciler = h.reconciler();
+    const events: string[] = [];
+    reconciler.on((event) => {
+      if (event.type === 'pass_waiting') events.push(`waiting:${event.reason}`);
+      if (event.type === 'pass_started' || event.type === 'pass_finished') events.push(event.type);
+    });
+    const [first, second] = await Promise.all([reconciler.reconcile(), reconciler.reconcile()]);
+    expect(first).not.toBe(second);
+    expect(first.errors).toEqual([]);
+    expect(names(first.install)).toEqual(['a', 'b']);
+    expect(first.install.map((i) => i.outcome)).toEqual(['applied', 'applied']);
+    // The second pass ran after the first had finished: it sees both installed.
+    expect(second.errors).toEqual([]);
+    expect(second.install).toEqual([]);
+    expect(names(second.unchanged)).toEqual(['a', 'b']);
+    expect(events).toEqual([
+      'waiting:pass_running',
+      'pass_started',
+      'pass_finished',
+      'pass_started',
+      'pass_finished',
+    ]);
+    expect(readdirSync(h.userRoot).sort()).toEqual([INVENTORY_FILE, 'a', 'b']);
+    expect(reconciler.status().inventory.map((r) => r.name)).toEqual(['a', 'b']);
+  });
+
   it('times out a server that never finishes (manifest and archive) with fetch_timeout', async () => {
     // The manifest server never answers; the archive server sends headers and part of a body.
     // Only the stalled requests run under the tiny deadlines (a healthy one could miss them).

@@ -211,6 +211,27 @@ describe('the per-root lock across processes', () => {
   });
 });
 
+describe('skills_root_locked in status', () => {
+  it('a pass that gives up is a failed pass: errors and lastPass say why, nothing applied', async () => {
+    h.manifest('/manifest.yaml', [
+      { source: { type: 'tarball', url: h.archive('/a.tgz', skillArchive('a')) } },
+    ]);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    children.push(live);
+    const pid = live.pid ?? 0;
+    mkdirSync(h.userRoot, { recursive: true });
+    const lock = JSON.stringify({ pid, start: processStart(pid), token: 'theirs' });
+    writeFileSync(join(h.userRoot, LOCK_FILE), lock);
+    const reconciler = h.reconciler({ limits: { lockWaitMs: 20 } });
+    const report = await reconciler.reconcile();
+    expect(report.errors.map((e) => e.code)).toEqual(['skills_root_locked']);
+    expect(report.install).toEqual([]);
+    expect(reconciler.status().lastPass?.errors.map((e) => e.code)).toEqual(['skills_root_locked']);
+    expect(readdirSync(h.userRoot)).toEqual([LOCK_FILE]);
+    expect(readFileSync(join(h.userRoot, LOCK_FILE), 'utf8')).toBe(lock);
+  });
+});
+
 describe('acquireRootLock in one process', () => {
   it('is exclusive and not re-entrant: a second acquisition waits for release', async () => {
     const first = await acquireRootLock(h.userRoot);
