@@ -175,8 +175,11 @@ describe('the per-root lock across processes', () => {
     const deadLock = JSON.stringify({ pid: dead.pid, start: dead.start, token: 'gone' });
     writeFileSync(join(h.userRoot, `${LOCK_FILE}.break`), deadLock);
     const liveTemp = `${LOCK_FILE}.${livePid}-${processStart(livePid) ?? 'x'}-0a1b.new`;
-    const deadTemp = `${LOCK_FILE}.${dead.pid}-${dead.start}-2c3d.stale`;
-    for (const name of [liveTemp, deadTemp]) writeFileSync(join(h.userRoot, name), deadLock);
+    const deadTemps = [
+      `${LOCK_FILE}.${dead.pid}-${dead.start}-2c3d.stale`,
+      `${LOCK_FILE}.break.${dead.pid}-${dead.start}-4e5f.new`,
+    ];
+    for (const name of [liveTemp, ...deadTemps]) writeFileSync(join(h.userRoot, name), deadLock);
 
     const result = await h.reconciler().reconcile();
     expect(result.errors).toEqual([]);

@@ -247,10 +247,14 @@ export function ownerTag(): string {
   return `${me.pid}-${me.start ?? 'x'}-`;
 }
 
-/** Lock temp files (`.new`, `.stale`) a killed process may leave: `<LOCK_FILE>.<tag><hex>.*`. */
+/**
+ * The owner of a lock temp file a killed process may leave (`<LOCK_FILE>[.break].<tag><hex>`
+ * ending `.new` or `.stale`); undefined when untagged, null when `entry` is no such file.
+ */
 export function lockLeftoverOwner(entry: string): ProcessIdentity | undefined | null {
   if (!entry.startsWith(`${LOCK_FILE}.`) || !/\.(new|stale)$/.test(entry)) return null;
-  return parseOwnerTag(entry.slice(LOCK_FILE.length + 1));
+  const rest = entry.slice(LOCK_FILE.length + 1);
+  return parseOwnerTag(rest.startsWith('break.') ? rest.slice('break.'.length) : rest);
 }
 
 /** The owner encoded in a staging folder name, or undefined for an older, untagged name. */
