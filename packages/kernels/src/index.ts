@@ -17,6 +17,7 @@ export {
   connectionInfoSchema,
   createConnectionInfo,
   defaultRuntimeDir,
+  ensurePrivateRuntimeDir,
   freePorts,
   type Transport,
   writeConnectionFile,
@@ -93,7 +94,7 @@ export type {
   NotebookOutput,
   StreamOutput,
 } from './outputs.js';
-export { type ExitInfo, ManagedProcess } from './process.js';
+export { type ExitInfo, kernelEnvironment, ManagedProcess } from './process.js';
 export {
   type BasePython,
   defaultPythonCandidates,

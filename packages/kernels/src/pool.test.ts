@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelClient } from './client.js';
 import { createEnvBuilder } from './env-builder.js';
 import { createEnvPool, poolPackageHash } from './env-pool.js';
+import { KernelError } from './errors.js';
 import { createKernelPool } from './kernel-pool.js';
 import { ipykernelArgv, launchKernel } from './launch.js';
 import { runCommand } from './process.js';
@@ -61,6 +62,30 @@ describe('kernel pool', () => {
     }
     // stop() shut the pooled kernels down; the claimed ones are the caller's and still run.
     expect(claimed.every((client) => client.alive)).toBe(true);
+  });
+});
+
+describe('kernel pool lifecycle', () => {
+  it('whenWarm before start rejects at once; claim after stop rejects without launching', async () => {
+    let launches = 0;
+    const pool = createKernelPool({
+      size: 1,
+      launch: () => {
+        launches += 1;
+        return Promise.reject(new Error('no kernels in this test'));
+      },
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
+    await expect(pool.whenWarm()).rejects.toMatchObject({ code: 'kernel_pool_not_started' });
+    pool.start();
+    // The first launch fails; with backoff the pool counts as settled rather than hanging.
+    await pool.whenWarm();
+    await pool.stop();
+    const before = launches;
+    await expect(pool.claim()).rejects.toBeInstanceOf(KernelError);
+    await expect(pool.claim()).rejects.toMatchObject({ code: 'kernel_pool_stopped' });
+    await expect(pool.whenWarm()).rejects.toMatchObject({ code: 'kernel_pool_stopped' });
+    expect(launches).toBe(before);
   });
 });
 
