@@ -141,6 +141,63 @@ describe('venv builder', () => {
   });
 });
 
+describe('dependency validation', () => {
+  it('refuses option-shaped or malformed dependencies and channels before running any tool', async () => {
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    for (const bad of [
+      '--index-url=http://127.0.0.1:9/simple',
+      '-r/etc/passwd',
+      ' --extra-index-url x',
+      '-e.',
+      '-e .',
+      '--index-url=http://evil',
+      'tinypkg\n--index-url=http://evil',
+      'tinypkg\r\n-r/etc/passwd',
+      'numpy; rm -rf /',
+      '',
+      42 as unknown as string,
+    ]) {
+      const prefix = join(root, 'injected');
+      const error = await failure(builder.build({ prefix, dependencies: ['tinypkg', bad] }));
+      expect(error.code).toBe('invalid_dependency');
+      expect(error.message).toContain('Dependency 2');
+      if (typeof bad === 'string' && bad.trim() !== '')
+        expect(error.message).not.toContain(bad.trim());
+      // Nothing was created: the refusal comes before `python -m venv`.
+      expect(existsSync(prefix)).toBe(false);
+    }
+    const conda = createEnvBuilder({ kind: 'conda', env: { PATH: '' } });
+    for (const request of [
+      { dependencies: ['--override-channels'] },
+      { dependencies: ['numpy'], channels: ['--insecure'] },
+      { dependencies: ['numpy'], channels: ['conda forge; x'] },
+    ]) {
+      const error = await failure(conda.build({ prefix: join(root, 'c-injected'), ...request }));
+      expect(error.code).toBe('invalid_dependency');
+    }
+  });
+
+  it('still installs valid requirements (argv ends options with --)', async () => {
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    const built = await builder.build({
+      prefix: join(root, 'valid-deps'),
+      dependencies: ['TinyPkg == 0.1.0 ; python_version >= "3"'],
+    });
+    const probe = await runCommand([built.python, '-c', 'import tinypkg; print(tinypkg.VALUE)']);
+    expect(probe.stdout.trim()).toBe('42');
+  });
+});
+
 describe('uv and conda builders', () => {
   it('uv is unavailable without uv on PATH', () => {
     expect(() =>

@@ -34,6 +34,7 @@ export {
   type BuildEnvRequest,
   type BuiltEnv,
   type CondaTool,
+  checkBuildDependencies,
   createEnvBuilder,
   type EnvBuilder,
   type EnvBuilderOptions,
