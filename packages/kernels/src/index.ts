@@ -51,6 +51,7 @@ export {
   type EnvCache,
   type EnvCacheEntry,
   type EnvCacheGetOptions,
+  type EnvCacheGetResult,
   type EnvCacheOptions,
 } from './env-cache.js';
 export {
