@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelClient } from './client.js';
@@ -108,9 +108,13 @@ describe('env pool', () => {
       onEvent: (event) =>
         events.push(`${event.type}${'reason' in event ? `:${event.reason}` : ''}`),
     });
+    // A warm build interrupted by a crash: built in place, its completion marker never written.
+    const interrupted = join(root, 'envpool', 'venv', 'deadbeef0001');
+    mkdirSync(join(interrupted, 'bin'), { recursive: true });
     pool.start();
     try {
       await pool.whenSettled();
+      expect(existsSync(interrupted)).toBe(false);
       expect(pool.status().venv).toMatchObject({ ready: 1, stale: 0 });
       const oldHash = pool.status().venv?.poolHash;
       expect(oldHash).toBe(
@@ -138,6 +142,8 @@ describe('env pool', () => {
         'import tinypkg, ipykernel; print(tinypkg.VALUE)',
       ]);
       expect(probe.stdout.trim()).toBe('42');
+      const kernel = await runCommand([env?.python as string, '-m', 'ipykernel', '--version']);
+      expect(kernel.code).toBe(0);
     } finally {
       await pool.stop();
     }
