@@ -6,7 +6,12 @@ import {
   type SecretResolver,
 } from '@runyard/config-bundles';
 import { openConfigBundleStore } from '@runyard/config-bundles/sqlite';
-import { type Isolation, resolveBasePython, type Wheelhouse } from '@runyard/kernels';
+import {
+  type Isolation,
+  kernelEnvironment,
+  resolveBasePython,
+  type Wheelhouse,
+} from '@runyard/kernels';
 import {
   type BundleAvailability,
   type BundleSummary,
@@ -103,16 +108,6 @@ export interface Runtime extends RuntimeApi {
 const DEFAULT_POOL = { envs: 1, kernels: 1 };
 const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
 
-/** What kernels and build tools inherit: never the host's secrets or the runtime's token. */
-function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith('RUNYARD_SECRET_') || name === 'RUNYARD_RUNTIME_TOKEN') continue;
-    out[name] = value;
-  }
-  return out;
-}
-
 function realDir(path: string, mode?: number): string {
   mkdirSync(path, { recursive: true, ...(mode === undefined ? {} : { mode }) });
   return realpathSync(path);
@@ -136,7 +131,9 @@ function version(): string {
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? (() => new Date());
   const hostEnv = options.env ?? process.env;
-  const env = childEnvironment(hostEnv);
+  // What kernels, build tools and workers' PATH come from: never the host's RUNYARD_* (secrets,
+  // tokens, settings).
+  const env = kernelEnvironment(hostEnv);
   // Real paths: the sandbox hides and mounts by path, so a symlinked dir must not slip past.
   const dataDir = realDir(options.dataDir, 0o700);
   const cacheDir = realDir(options.cacheDir);
@@ -181,7 +178,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     const trust = createTrustService({ store: trustStore, key, now: clock });
     const basePython = await resolveBasePython({
       ...(options.python ? { configured: options.python } : {}),
-      env,
+      // RUNYARD_PYTHON is read here, from the host's environment.
+      env: hostEnv,
     });
     const pool = { ...DEFAULT_POOL, ...(options.pool ?? {}) };
     const environments = new Environments({
