@@ -156,7 +156,9 @@ def attempt(name, fn):
         result[name] = type(e).__name__
 attempt('read_trust_key', lambda: open(os.path.join(config_dir, 'trust-key'), 'rb').read())
 attempt('read_db', lambda: open(os.path.join(data_dir, 'runyard.db'), 'rb').read())
-attempt('list_data_dir', lambda: os.listdir(data_dir) and None or (_ for _ in ()).throw(FileNotFoundError()))
+# The data dir is an empty tmpfs inside, except the mount points of what this worker may use.
+result['data_dir_listing'] = sorted(os.listdir(data_dir))
+result['sees_proxy_ca'] = os.path.exists(os.path.join(data_dir, 'proxy-ca'))
 attempt('write_workspace', lambda: open('probe-wrote-here.txt', 'w').write('x'))
 attempt('write_outside', lambda: open(os.path.join(outside, 'escaped.txt'), 'w').write('x'))
 attempt('write_etc', lambda: open('/etc/runyard-escaped', 'w').write('x'))
@@ -366,11 +368,12 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
     expect(readFileSync(join(dirs.configDir, 'trust-key')).length).toBeGreaterThan(0);
     expect(existsSync(join(dirs.dataDir, 'runyard.db'))).toBe(true);
     const out = await runWorker('prober', 'probe-1');
-    const probe = JSON.parse(/PROBE (.*)/.exec(out)?.[1] ?? '{}') as Record<string, string>;
+    const probe = JSON.parse(/PROBE (.*)/.exec(out)?.[1] ?? '{}') as Record<string, unknown>;
     expect(probe).toEqual({
       read_trust_key: 'FileNotFoundError',
       read_db: 'FileNotFoundError',
-      list_data_dir: 'FileNotFoundError',
+      data_dir_listing: ['egress'],
+      sees_proxy_ca: false,
       write_workspace: 'ok',
       write_outside: 'OSError',
       write_etc: 'OSError',
@@ -392,7 +395,7 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
   it('with a mount grant, only the granted mount is writable', async (ctx: TestContext) => {
     if (!canSandbox) ctx.skip(SKIP_REASON);
     const out = await runWorker('mounted-prober', 'probe-mounted');
-    const probe = JSON.parse(/PROBE (.*)/.exec(out)?.[1] ?? '{}') as Record<string, string>;
+    const probe = JSON.parse(/PROBE (.*)/.exec(out)?.[1] ?? '{}') as Record<string, unknown>;
     expect(probe).toMatchObject({
       read_trust_key: 'FileNotFoundError',
       write_workspace: 'OSError',
@@ -465,6 +468,9 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
     });
     expect(worker.state).toBe('running');
     const notebookId = worker.notebookId as string;
+    // Another env in the cache (the host sees it): the kernel must not.
+    mkdirSync(join(dirs.cacheDir, 'envs', 'other-env'), { recursive: true });
+    writeFileSync(join(dirs.cacheDir, 'envs', 'other-env', 'pyvenv.cfg'), 'home = x\n');
     const code = `
 import json, os, socket
 result = {'env': dict(os.environ)}
@@ -475,7 +481,10 @@ def attempt(name, fn):
     except Exception as e:
         result[name] = type(e).__name__
 attempt('read_trust_key', lambda: open(${JSON.stringify(join(dirs.configDir, 'trust-key'))}, 'rb').read())
-attempt('list_cache', lambda: os.listdir(${JSON.stringify(dirs.cacheDir)}) and None or (_ for _ in ()).throw(FileNotFoundError()))
+import sys
+result['sees_other_env'] = os.path.exists(${JSON.stringify(join(dirs.cacheDir, 'envs', 'other-env', 'pyvenv.cfg'))})
+result['sees_own_env'] = os.path.exists(os.path.join(sys.prefix, 'pyvenv.cfg'))
+attempt('write_own_env', lambda: open(os.path.join(sys.prefix, 'written.txt'), 'w').write('x'))
 attempt('write_outside', lambda: open(${JSON.stringify(join(dirs.outside, 'kernel.txt'))}, 'w').write('x'))
 attempt('write_workspace', lambda: open('kernel-wrote-here.txt', 'w').write('x'))
 attempt('connect', lambda: socket.create_connection(('127.0.0.1', ${plainPort}), timeout=3))
@@ -489,7 +498,9 @@ print(os.environ)
     const parsed = JSON.parse(text.split('\n')[0] ?? '{}') as Record<string, unknown>;
     expect(parsed).toMatchObject({
       read_trust_key: 'FileNotFoundError',
-      list_cache: 'FileNotFoundError',
+      sees_other_env: false,
+      sees_own_env: true,
+      write_own_env: 'OSError',
       write_outside: 'OSError',
       write_workspace: 'ok',
       connect: 'ConnectionRefusedError',
