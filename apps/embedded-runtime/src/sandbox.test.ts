@@ -5,7 +5,15 @@
  * it say so and skip only themselves.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -298,6 +306,11 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
           grants: ['GH_TOKEN', 'API'],
         },
         {
+          selector: { kind: 'named', value: 'sleeper' },
+          worker: { kind: 'command', argv: ['sleep', '600'] },
+          grants: ['GH_TOKEN', 'API'],
+        },
+        {
           selector: { kind: 'named', value: 'unknown-network' },
           worker: { kind: 'command', argv: ['true'] },
           grants: ['ELSEWHERE'],
@@ -445,6 +458,24 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
     expect(out).toMatch(/ERROR URLError Tunnel connection failed: 403/);
     expect(out).toMatch(/TOKEN-IN-ENV runyard-ph-[0-9a-f]{32}/);
     expect(JSON.stringify(events)).not.toContain(SECRET);
+  });
+
+  it('stopping a sandboxed worker stops the sandbox and its egress proxy', async (ctx: TestContext) => {
+    if (!canSandbox) ctx.skip(SKIP_REASON);
+    await runtime.createWorker({
+      workerId: 'sleeper-1',
+      profile: { kind: 'named', value: 'sleeper' },
+      configBundle: { id: bundle.metadata.id, digest: bundle.metadata.digest },
+    });
+    await until(async () => (await runtime.getWorker('sleeper-1')).state === 'running');
+    const egressDir = join(dirs.dataDir, 'egress');
+    await until(() => processesMentioning('sleeper-1').length > 0);
+    expect(readdirSync(egressDir)).toHaveLength(1);
+    const stopped = await runtime.stopWorker('sleeper-1');
+    expect(stopped.state).toBe('stopped');
+    // bwrap, the forwarder and the command are gone, and so is the proxy with its socket.
+    await until(() => processesMentioning('sleeper-1').length === 0);
+    await until(() => readdirSync(egressDir).length === 0);
   });
 
   it('a profile granting a network policy this host does not define fails closed', async (ctx: TestContext) => {
