@@ -311,6 +311,11 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
           grants: ['GH_TOKEN', 'API'],
         },
         {
+          selector: { kind: 'named', value: 'ghost' },
+          worker: { kind: 'command', argv: ['no-such-program-runyard'] },
+          grants: ['GH_TOKEN', 'API'],
+        },
+        {
           selector: { kind: 'named', value: 'unknown-network' },
           worker: { kind: 'command', argv: ['true'] },
           grants: ['ELSEWHERE'],
@@ -476,6 +481,17 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
     // bwrap, the forwarder and the command are gone, and so is the proxy with its socket.
     await until(() => processesMentioning('sleeper-1').length === 0);
     await until(() => readdirSync(egressDir).length === 0);
+  });
+
+  it('a sandboxed command that does not exist fails as command_not_found, its proxy stopped', async (ctx: TestContext) => {
+    if (!canSandbox) ctx.skip(SKIP_REASON);
+    const info = await runtime.createWorker({
+      workerId: 'ghost-1',
+      profile: { kind: 'named', value: 'ghost' },
+      configBundle: { id: bundle.metadata.id, digest: bundle.metadata.digest },
+    });
+    expect(info).toMatchObject({ state: 'failed', reason: 'command_not_found' });
+    await until(() => readdirSync(join(dirs.dataDir, 'egress')).length === 0);
   });
 
   it('a profile granting a network policy this host does not define fails closed', async (ctx: TestContext) => {

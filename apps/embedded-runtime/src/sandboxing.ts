@@ -36,9 +36,18 @@ export function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
 }
 
-/** The file a bare command name runs, looked up on `path` like execvp does. */
-function onPath(program: string, path: string): string | undefined {
-  if (program.includes('/')) return isAbsolute(program) ? program : undefined;
+/** The file a command name runs, looked up on `path` like execvp does (relative to `cwd`). */
+function onPath(program: string, path: string, cwd?: string): string | undefined {
+  if (program.includes('/')) {
+    const file = isAbsolute(program) ? program : cwd ? join(cwd, program) : undefined;
+    if (!file) return undefined;
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile() ? file : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   for (const dir of path.split(delimiter)) {
     if (!dir || !isAbsolute(dir)) continue;
     const candidate = join(dir, program);
@@ -170,6 +179,15 @@ export class RuntimeSandbox {
     };
   }
 
+  /**
+   * Whether `program` resolves to an executable the way the sandbox will look it up (same PATH,
+   * same read-only system): inside, a missing one is only a bwrap exit status.
+   */
+  findsProgram(program: string, cwd: string): boolean {
+    // One under a hidden dir still runs: commandArgv re-exposes its installation read-only.
+    return onPath(program, this.options.hostPath, cwd) !== undefined;
+  }
+
   /** Deno's kernel speaks tcp only, so it cannot be reached inside a network namespace. */
   assertDenoAllowed(): void {
     if (this.sandboxed) {
@@ -198,7 +216,7 @@ export class RuntimeSandbox {
       mounts.push({ path: this.options.workspaceRoot, readOnly: true }, ...spec.mounts);
     }
     if (spec.egressDir) mounts.push({ path: spec.egressDir, readOnly: true });
-    const program = spec.command[0] && onPath(spec.command[0], this.options.hostPath);
+    const program = spec.command[0] && onPath(spec.command[0], this.options.hostPath, spec.cwd);
     if (program) mounts.push(...this.exposeProgram(program));
     if (spec.proxySocket) mounts.push(...this.exposeProgram(process.execPath));
     return buildBwrapArgv({

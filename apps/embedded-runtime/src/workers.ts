@@ -193,6 +193,14 @@ export class WorkerManager {
       ...(worker.egress?.env ?? {}),
     };
     const { sandbox } = this.options;
+    if (sandbox.sandboxed && !sandbox.findsProgram(spec.worker.argv[0] as string, cwd)) {
+      worker.info.state = 'failed';
+      worker.info.reason = 'command_not_found';
+      worker.exited = (worker.egress?.close() ?? Promise.resolve()).then(() =>
+        this.publish(worker),
+      );
+      return;
+    }
     const argv = sandbox.sandboxed
       ? sandbox.commandArgv({
           command: spec.worker.argv,
