@@ -406,7 +406,10 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
     const env = JSON.parse(/ENV (.*)/.exec(out)?.[1] ?? '{}') as Record<string, string>;
     expect(env.GH_TOKEN).toMatch(/^runyard-ph-[0-9a-f]{32}$/);
     expect(env.HTTPS_PROXY).toBe('http://127.0.0.1:3128');
-    expect(env.SSL_CERT_FILE).toBeDefined();
+    // The proxy CA is trusted through the usual variables; its files sit in the worker's
+    // read-only egress dir (the CA key is not there: `sees_proxy_ca` above).
+    for (const name of ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS'])
+      expect(env[name]?.startsWith(join(dirs.dataDir, 'egress'))).toBe(true);
     expect(JSON.stringify(env)).not.toContain(SECRET);
   });
 
