@@ -1,0 +1,23 @@
+import { serveHelp } from '../config.js';
+import { startWorkspaceServer } from '../server.js';
+import { type CliIo, ExitCode, parseCommand, println } from './common.js';
+import { waitForSignal } from './signals.js';
+
+export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
+  const { values, config } = parseCommand(io, args);
+  if (values.help) {
+    println(io.stdout, serveHelp());
+    return ExitCode.ok;
+  }
+  const server = await startWorkspaceServer(config(), { env: io.env });
+  println(io.stdout, `Runyard listening on ${server.url}`);
+  if (server.token.source === 'configured') {
+    println(io.stdout, 'API token: the one you configured (RUNYARD_TOKEN or --token).');
+  } else {
+    println(io.stdout, `API token: cat ${server.token.file}`);
+  }
+  const signal = await waitForSignal();
+  println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
+  await server.close();
+  return ExitCode.ok;
+}
