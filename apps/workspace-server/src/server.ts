@@ -1,4 +1,5 @@
 import { createHttpServer, type LoadedToken, loadOrCreateToken } from '@runyard/http';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
 import { createWorkspaceErrorHandler } from './errors.js';
@@ -41,6 +42,7 @@ export interface StartOptions {
 }
 
 const PUBLIC_PATHS = ['/healthz', '/readyz'];
+const OPENAPI_PATH = '/api/openapi.json';
 
 /**
  * Composes the workspace server: one SQLite database shared by the stores, the embedded
@@ -78,16 +80,18 @@ export async function startWorkspaceServer(
         version: VERSION,
         description:
           'Notebooks, runtimes, config bundles, workers, trust and managed skills. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`.',
-        path: '/api/openapi.json',
+        path: OPENAPI_PATH,
       },
     });
   } catch (error) {
     await services.close();
     throw error;
   }
-  app.setErrorHandler(createWorkspaceErrorHandler());
-
   const routes: RegisteredRoute[] = [];
+  // Registered by createHttpServer before this hook existed; listed so the auth table covers it.
+  if (app.hasRoute({ method: 'GET', url: OPENAPI_PATH })) {
+    routes.push({ method: 'GET', url: OPENAPI_PATH, websocket: false, preHandlers: [] });
+  }
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const handlers = route.preHandler
@@ -110,13 +114,18 @@ export async function startWorkspaceServer(
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) =>
     ready ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }),
   );
-  registerNotebookRoutes(app, services);
-  registerRuntimeRoutes(app, services);
-  registerTrustRoutes(app, services);
-  registerSkillsRoutes(app, services);
-  registerPoolRoutes(app, services);
-  registerEventRoutes(app, services);
-  registerMcpRoutes(app, services);
+  // One encapsulated scope for the API, with its own error handler (remote runtime statuses).
+  await app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
+    api.setErrorHandler(createWorkspaceErrorHandler());
+    registerNotebookRoutes(api, services);
+    registerRuntimeRoutes(api, services);
+    registerTrustRoutes(api, services);
+    registerSkillsRoutes(api, services);
+    registerPoolRoutes(api, services);
+    registerEventRoutes(api, services);
+    registerMcpRoutes(api, services);
+  });
 
   try {
     await app.listen({ host: config.host, port: config.port });

@@ -1,7 +1,14 @@
-import type { createHttpServer } from '@runyard/http';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-export type WorkspaceApp = Awaited<ReturnType<typeof createHttpServer>>;
+export type WorkspaceApp = FastifyInstance<
+  RawServerDefault,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
 
 export const ErrorBodySchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
