@@ -1,4 +1,10 @@
-import { RuntimeError, type RuntimeHost, type RuntimeRegistryApi } from '@runyard/runtime-registry';
+import {
+  RemoteRuntimeHost,
+  RuntimeError,
+  type RuntimeHost,
+  RuntimeRegistry,
+  type RuntimeRegistryApi,
+} from '@runyard/runtime-registry';
 import type { SqliteDatabase } from '@runyard/sqlite';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
@@ -30,18 +36,31 @@ export interface RuntimeProvider {
 /** The id the embedded runtime is registered under (and the default for notebook routes). */
 export const LOCAL_RUNTIME_ID = 'local';
 
-function missing(part: string): never {
-  throw new RuntimeError(
-    'runtime_closed',
-    `${part} is not available in this build of the workspace server`,
-  );
+/** The registry with periodic health probes; remote hosts speak the `/v1` API. */
+export function createRegistry(logger: Logger): RuntimeRegistryApi {
+  const registry = new RuntimeRegistry({
+    onHealth: (runtimeId, health) => {
+      if (health.status !== 'ok')
+        logger.warn({ runtimeId, status: health.status }, 'runtime health');
+    },
+  });
+  registry.start();
+  return registry;
 }
 
-// TODO(runtime parts): switch to the real constructors once they are on main:
-// createRuntimeRegistry / RemoteRuntimeHost from @runyard/runtime-registry and createRuntime +
-// EmbeddedRuntimeHost from @runyard/embedded-runtime.
+export function createRemoteRuntime(options: RemoteRuntimeOptions): RuntimeHost {
+  return new RemoteRuntimeHost({ id: options.id, url: options.url, token: options.token });
+}
+
 export const defaultRuntimeProvider: RuntimeProvider = {
-  createRegistry: () => missing('the runtime registry'),
-  createLocalRuntime: async () => missing('the embedded runtime'),
-  createRemoteRuntime: () => missing('remote runtimes'),
+  createRegistry,
+  // TODO(runtime parts): createRuntime from @runyard/embedded-runtime wrapped in an
+  // EmbeddedRuntimeHost with id "local", once the embedded runtime is on main.
+  createLocalRuntime: async () => {
+    throw new RuntimeError(
+      'runtime_closed',
+      'the embedded runtime is not available in this build of the workspace server',
+    );
+  },
+  createRemoteRuntime,
 };

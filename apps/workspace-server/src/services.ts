@@ -109,8 +109,16 @@ export async function openServices(
       local: () => registry.defaultRuntime(),
       registerRemote(remote) {
         const host = provider.createRemoteRuntime(remote);
-        const entry = registry.register(host);
+        let entry: ReturnType<RuntimeRegistryApi['register']>;
+        try {
+          entry = registry.register(host);
+        } catch (error) {
+          void host.close();
+          throw error;
+        }
         events.attachRuntime(host);
+        // Probe now so the answer already says whether the runtime is reachable.
+        void registry.probe(host.id).catch(() => undefined);
         return entry;
       },
       async unregister(runtimeId) {
