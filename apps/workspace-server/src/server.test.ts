@@ -141,6 +141,24 @@ describe('error statuses', () => {
   });
 });
 
+describe('hostile input', () => {
+  it('refuses ids with encoded slashes or whitespace, and prototype keys change nothing', async () => {
+    for (const id of ['..%2F..%2Fetc', 'a%20b', '%5C..']) {
+      const response = await h.api(`/api/notebooks/${id}`);
+      expect({ id, status: response.status }).toEqual({ id, status: 400 });
+    }
+    const proto = await h.api('/api/runtimes', {
+      method: 'POST',
+      body: '{"__proto__":{"admin":true},"id":"x","url":"ftp://x","token":"t"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(proto.status).toBe(400);
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    const unknownQuery = await h.api('/api/skills/reconcile?dryRun=maybe', { method: 'POST' });
+    expect(unknownQuery.status).toBe(400);
+  });
+});
+
 describe('trust routes', () => {
   it('lists the allowlist, revokes with an audit row, then 404s', async () => {
     const list = (await (await h.api('/api/trust/packages')).json()) as {
@@ -286,6 +304,11 @@ describe('WebSocket /api/events', () => {
     ws.send('{"type":"subscribe","topics":["nope"]}');
     const error = await next((m) => m.type === 'error');
     expect((error.error as { code: string }).code).toBe('invalid_request');
+
+    // The kill switch's stop event arrives on the skills topic.
+    await h.api(KILL_SWITCH_PATH, { method: 'POST' });
+    const stopped = await next((m) => m.type === 'event' && m.topic === 'skills');
+    expect(stopped.event).toMatchObject({ type: 'stopped', reason: 'manual' });
     ws.close();
   });
 });

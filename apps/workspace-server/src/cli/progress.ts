@@ -1,3 +1,5 @@
+import type { HubEvent } from '../events/hub.js';
+
 /**
  * Human progress on stderr: a spinner for kernel start and bars for environment builds. Only
  * when stderr is a TTY; otherwise every call is a no-op so logs and pipes stay clean.
@@ -48,4 +50,33 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
       stream.write(`\r\x1b[2K${text ? `${text}\n` : ''}`);
     },
   };
+}
+
+/**
+ * Shows the server's work as it happens: an env-build bar per notebook while its environment
+ * builds, a spinner while its kernel starts. Returns the unsubscribe function.
+ */
+export function showRuntimeProgress(
+  hub: { subscribe(listener: (event: HubEvent) => void): () => void },
+  progress: Progress,
+): () => void {
+  const names = new Map<string, string>();
+  return hub.subscribe((hubEvent) => {
+    if (hubEvent.topic === 'skills') return;
+    const { event } = hubEvent;
+    if (event.type === 'lifecycle') {
+      const name = event.info.path ?? event.notebookId;
+      names.set(event.notebookId, name);
+      const state = event.info.lifecycle;
+      if (state === 'launching' || state === 'connecting')
+        progress.spin(`starting kernel for ${name}`);
+      else if (state === 'idle') progress.done(`kernel ready for ${name}`);
+      else if (state === 'awaiting_trust')
+        progress.done(`${name} is waiting for dependency approval`);
+      else if (state === 'error') progress.done(`${name}: ${event.info.error?.reason ?? 'error'}`);
+    } else if (event.type === 'env_progress') {
+      const name = names.get(event.notebookId) ?? event.notebookId;
+      progress.bar(`building env for ${name}`, event.fraction, event.phase);
+    }
+  });
 }

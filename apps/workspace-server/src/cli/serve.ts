@@ -1,6 +1,7 @@
 import { serveHelp } from '../config.js';
 import { startWorkspaceServer } from '../server.js';
 import { type CliIo, ExitCode, parseCommand, println } from './common.js';
+import { createProgress, showRuntimeProgress } from './progress.js';
 import { waitForSignal } from './signals.js';
 
 export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
@@ -16,7 +17,9 @@ export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
   } else {
     println(io.stdout, `API token: cat ${server.token.file}`);
   }
+  const stopProgress = showRuntimeProgress(server.services.events, createProgress(io.stderr));
   const signal = await waitForSignal();
+  stopProgress();
   println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
   await server.close();
   return ExitCode.ok;
