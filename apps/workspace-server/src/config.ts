@@ -96,6 +96,13 @@ export const SERVE_OPTIONS = [
     default: '2',
   },
   {
+    key: 'wheelhouse',
+    flag: 'wheelhouse',
+    env: 'RUNYARD_WHEELHOUSE',
+    help: 'directory of wheels used instead of a package index (offline installs)',
+    default: 'none (the package index)',
+  },
+  {
     key: 'skillsManifests',
     flag: 'skills-manifest',
     env: 'RUNYARD_SKILLS_MANIFESTS',
@@ -141,6 +148,7 @@ export const ServeConfigSchema = z.strictObject({
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
+  wheelhouse: z.string().min(1).optional(),
   skillsManifests: z.array(z.string().min(1).max(4096)).max(64).default([]),
   // Kept as text: the skills package parses it, and an unknown value must fail closed there.
   skillsPolicy: z.string().max(64).optional(),
@@ -240,6 +248,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   const config = parsed.data;
   for (const key of ['dataDir', 'cacheDir', 'configDir', 'skillsRoot'] as const)
     config[key] = resolve(cwd, config[key]);
+  if (config.wheelhouse !== undefined) config.wheelhouse = resolve(cwd, config.wheelhouse);
   return config;
 }
 

@@ -1,6 +1,7 @@
+import { createRuntime, type RuntimeOptions } from '@runyard/embedded-runtime';
 import {
+  EmbeddedRuntimeHost,
   RemoteRuntimeHost,
-  RuntimeError,
   type RuntimeHost,
   RuntimeRegistry,
   type RuntimeRegistryApi,
@@ -8,6 +9,7 @@ import {
 import type { SqliteDatabase } from '@runyard/sqlite';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
+import type { ResolvedPython } from './python.js';
 
 /** What the embedded runtime needs from the composition. */
 export interface LocalRuntimeOptions {
@@ -15,6 +17,10 @@ export interface LocalRuntimeOptions {
   /** The shared `<dataDir>/runyard.db` connection. */
   db: SqliteDatabase;
   logger: Logger;
+  /** The base interpreter, resolved once by the composition (see python.ts). */
+  python: ResolvedPython;
+  /** The environment kernels, build tools and workers' secret references see. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface RemoteRuntimeOptions {
@@ -52,15 +58,65 @@ export function createRemoteRuntime(options: RemoteRuntimeOptions): RuntimeHost 
   return new RemoteRuntimeHost({ id: options.id, url: options.url, token: options.token });
 }
 
+/**
+ * Variables of this process a kernel must never see: a notebook's code runs in the kernel, and
+ * the API token would let it drive the server that started it.
+ */
+const WITHHELD_FROM_KERNELS = ['RUNYARD_TOKEN', 'RUNYARD_SKILLS_TOKEN'] as const;
+
+export function kernelEnv(env: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
+  const copy: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && !(WITHHELD_FROM_KERNELS as readonly string[]).includes(name))
+      copy[name] = value;
+  }
+  return copy;
+}
+
+/**
+ * The embedded runtime on the shared database connection, as the host `local`. Closing the
+ * host closes the runtime: every kernel and worker it started is stopped.
+ */
+/** The embedded runtime's options from the server configuration (shared with `runtime serve`). */
+export function runtimeOptionsFor(
+  config: ServeConfig,
+  python: ResolvedPython,
+  env: Readonly<Record<string, string | undefined>>,
+  extra: { id: string; db?: SqliteDatabase },
+): RuntimeOptions {
+  return {
+    id: extra.id,
+    dataDir: config.dataDir,
+    cacheDir: config.cacheDir,
+    configDir: config.configDir,
+    workspaceRoot: config.workspace,
+    python: python.python,
+    pool: { envs: config.envPool, kernels: config.kernelPool },
+    env: kernelEnv(env),
+    actor: 'workspace-server',
+    ...(extra.db ? { db: extra.db } : {}),
+    ...(config.wheelhouse ? { wheelhouse: { findLinks: [config.wheelhouse] } } : {}),
+  };
+}
+
+export async function createLocalRuntime(options: LocalRuntimeOptions): Promise<RuntimeHost> {
+  const runtime = await createRuntime(
+    runtimeOptionsFor(options.config, options.python, options.env, {
+      id: LOCAL_RUNTIME_ID,
+      db: options.db,
+    }),
+  );
+  return new EmbeddedRuntimeHost(runtime, {
+    id: LOCAL_RUNTIME_ID,
+    onClose: async () => {
+      options.logger.info('stopping kernels and workers');
+      await runtime.close();
+    },
+  });
+}
+
 export const defaultRuntimeProvider: RuntimeProvider = {
   createRegistry,
-  // TODO(runtime parts): createRuntime from @runyard/embedded-runtime wrapped in an
-  // EmbeddedRuntimeHost with id "local", once the embedded runtime is on main.
-  createLocalRuntime: async () => {
-    throw new RuntimeError(
-      'runtime_closed',
-      'the embedded runtime is not available in this build of the workspace server',
-    );
-  },
+  createLocalRuntime,
   createRemoteRuntime,
 };

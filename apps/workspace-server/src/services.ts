@@ -7,6 +7,7 @@ import { openTrustStore, type SqliteTrustStore } from '@runyard/trust/sqlite';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
 import { EventHub } from './events/hub.js';
+import { type ResolvedPython, resolvePython } from './python.js';
 import {
   defaultRuntimeProvider,
   LOCAL_RUNTIME_ID,
@@ -24,6 +25,8 @@ export interface WorkspaceServices {
   readonly skills: SkillsService;
   readonly events: EventHub;
   readonly logger: Logger;
+  /** The base interpreter of kernel envs (for the startup banner and `describe`). */
+  readonly python: ResolvedPython;
   /** Workers created through this server, so `GET /api/workers/:id` knows where to look. */
   readonly workerRuntimes: Map<string, string>;
   /** The default runtime: every notebook operation goes here. */
@@ -81,12 +84,16 @@ export async function openServices(
     cleanups.push(() => skills.close());
     events.attachSkills((listener) => skills.reconciler.on(listener));
 
+    const python = await resolvePython({ configured: config.python, env });
     const registry = provider.createRegistry(logger.child({ component: 'registry' }));
+    // Closing the registry closes every host, the embedded runtime's kernels and workers too.
     cleanups.push(() => registry.close());
     const local = await provider.createLocalRuntime({
       config,
       db,
       logger: logger.child({ component: 'runtime' }),
+      python,
+      env,
     });
     if (local.id !== LOCAL_RUNTIME_ID) {
       await local.close();
@@ -105,6 +112,7 @@ export async function openServices(
       skills,
       events,
       logger,
+      python,
       workerRuntimes: new Map(),
       local: () => registry.defaultRuntime(),
       registerRemote(remote) {

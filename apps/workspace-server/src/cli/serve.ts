@@ -1,4 +1,5 @@
 import { serveHelp } from '../config.js';
+import { describePython } from '../python.js';
 import { startWorkspaceServer } from '../server.js';
 import { type CliIo, ExitCode, parseCommand, println } from './common.js';
 import { createProgress, showRuntimeProgress } from './progress.js';
@@ -17,6 +18,11 @@ export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
   } else {
     println(io.stdout, `API token: cat ${server.token.file}`);
   }
+  // A missing ipykernel is a warning (envs can still install it), so it goes to stderr.
+  println(
+    server.services.python.hasIpykernel ? io.stdout : io.stderr,
+    describePython(server.services.python),
+  );
   const stopProgress = showRuntimeProgress(server.services.events, createProgress(io.stderr));
   const signal = await waitForSignal();
   stopProgress();

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { loadServeConfig, type ServeConfig } from '../config.js';
 import type { RuntimeProvider } from '../runtimes.js';
 import { startWorkspaceServer, type WorkspaceServer } from '../server.js';
-import { testRuntimeProvider } from './provider.js';
+import { processesMentioning, until } from './processes.js';
+
+/** Debian's interpreter: it has ipykernel, venv and pip (never rely on PATH luck). */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 
@@ -30,6 +33,7 @@ export function testConfig(
 ): ServeConfig {
   const workspace = join(dir, 'workspace');
   mkdirSync(workspace, { recursive: true });
+  mkdirSync(join(dir, 'wheels'), { recursive: true });
   return loadServeConfig({
     flags: {
       host: '127.0.0.1',
@@ -41,6 +45,12 @@ export function testConfig(
       skillsRoot: join(dir, 'home', '.claude', 'skills'),
       token: TEST_TOKEN,
       logLevel: 'silent',
+      // Real kernels on Debian's python; no warm pools (two shared cores) and an offline
+      // wheelhouse, so nothing reaches a package index.
+      python: SYSTEM_PYTHON,
+      kernelPool: '0',
+      envPool: '0',
+      wheelhouse: join(dir, 'wheels'),
       ...overrides,
     },
     env,
@@ -57,14 +67,19 @@ export async function startHarness(
   } = {},
 ): Promise<Harness> {
   const dir = tempDir();
-  const env = options.env ?? {};
+  // What a real process has and nothing of the real home: kernels and build tools need PATH.
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: join(dir, 'home'),
+    ...options.env,
+  };
   const config = testConfig(dir, options.overrides, env);
   let server: WorkspaceServer;
   try {
     server = await startWorkspaceServer(config, {
       logger: false,
       env,
-      provider: options.provider ?? testRuntimeProvider(),
+      ...(options.provider ? { provider: options.provider } : {}),
     });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
@@ -89,6 +104,8 @@ export async function startHarness(
     },
     async close() {
       await server.close();
+      // Every kernel's connection file lives under the temp dir: none may outlive the server.
+      await until(() => processesMentioning(dir).length === 0, 10_000);
       rmSync(dir, { recursive: true, force: true });
     },
   };
