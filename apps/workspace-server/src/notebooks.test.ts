@@ -14,7 +14,10 @@ let h: Harness;
 let mcp: Client;
 
 beforeAll(async () => {
-  h = await startHarness();
+  // The tokens are in the server's environment, as an operator would set them.
+  h = await startHarness({
+    env: { RUNYARD_TOKEN: TEST_TOKEN, RUNYARD_SKILLS_TOKEN: 'skills-token-0123456789' },
+  });
   const wheels = h.config.wheelhouse as string;
   for (const name of ['restpkg', 'mcppkg', 'dlmcppkg']) buildTinyWheel(wheels, name);
   mcp = new Client({ name: 'e2e', version: '1.0.0' });
@@ -139,6 +142,13 @@ describe('REST: create a notebook, execute, events on /api/events', () => {
       name: 'stdout',
       text: 'hello from the kernel\n',
     });
+    // Notebook code runs in the kernel: it must not be able to read the API token.
+    const environ = await execute(
+      info.notebookId,
+      'import os; sorted(k for k in os.environ if k.startswith("RUNYARD"))',
+    );
+    expect(plain(environ)).not.toContain('RUNYARD_TOKEN');
+    expect(plain(environ)).not.toContain('RUNYARD_SKILLS_TOKEN');
     const failed = await execute(info.notebookId, '1/0');
     expect(failed.status).toBe('error');
     expect(failed.outputs[0]).toMatchObject({ output_type: 'error', ename: 'ZeroDivisionError' });

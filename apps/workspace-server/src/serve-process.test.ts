@@ -177,3 +177,48 @@ describe('runyard mcp over stdio', () => {
     await until(() => processesMentioning(root).length === 0, 20_000);
   });
 });
+
+describe('runyard runtime serve as a process', () => {
+  it('serves /v1 with the configured token and stops on SIGTERM', async () => {
+    const root = join(dir, 'runtime');
+    mkdirSync(root);
+    const token = 'runtime-token-0123456789abcdef';
+    const proc = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        cli,
+        'runtime',
+        'serve',
+        '--port',
+        '0',
+        '--id',
+        'gpu-box',
+        ...dirFlags(root),
+      ],
+      {
+        cwd: appDir,
+        env: { ...childEnv(root), RUNYARD_RUNTIME_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
+    const url = /^Runyard runtime listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)?.[1];
+    expect(url).toBeDefined();
+    expect(stdout).toContain('Runtime token: the one you configured');
+    expect((await fetch(`${url}/v1/runtime`)).status).toBe(401);
+    const described = await fetch(`${url}/v1/runtime`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(await described.json()).toMatchObject({ id: 'gpu-box' });
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await until(() => processesMentioning(root).length === 0, 10_000);
+  });
+});

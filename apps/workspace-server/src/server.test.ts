@@ -107,7 +107,7 @@ describe('error statuses', () => {
   it('413 for a body over the limit', async () => {
     const response = await h.api('/api/notebooks/x/execute', {
       method: 'POST',
-      json: { code: 'x'.repeat(2 * 1024 * 1024) },
+      json: { code: 'x'.repeat(3 * 1024 * 1024) },
     });
     expect(response.status).toBe(413);
     expect(await errorCode(response)).toBe('body_too_large');
@@ -156,6 +156,93 @@ describe('hostile input', () => {
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
     const unknownQuery = await h.api('/api/skills/reconcile?dryRun=maybe', { method: 'POST' });
     expect(unknownQuery.status).toBe(400);
+  });
+});
+
+describe('hostile input on every route (table-driven over the registered routes)', () => {
+  const apiRoutes = () =>
+    h.server.routes.filter(
+      (route) => !PUBLIC.has(route.url) && !route.websocket && route.method !== 'HEAD',
+    );
+
+  it('every POST route: an oversized body is 413 and malformed JSON is 400, never a 5xx', async () => {
+    const posts = apiRoutes().filter((route) => route.method === 'POST');
+    expect(posts.length).toBeGreaterThan(10);
+    const huge = JSON.stringify({ code: 'x'.repeat(3 * 1024 * 1024) });
+    for (const route of posts) {
+      const url = sampleUrl(route.url);
+      const over = await h.api(url, {
+        method: 'POST',
+        body: huge,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect({ route: route.url, status: over.status }).toEqual({ route: route.url, status: 413 });
+      expect(await errorCode(over)).toBe('body_too_large');
+      for (const body of ['{"code":', '\u0000', '[1,2', '{"__proto__":']) {
+        const malformed = await h.api(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
+        expect({ route: route.url, body, status: malformed.status }).toEqual({
+          route: route.url,
+          body,
+          status: 400,
+        });
+      }
+    }
+  });
+
+  it('every route with a path parameter: hostile ids get a 4xx error body without host paths', async () => {
+    const withParams = apiRoutes().filter((route) => route.url.includes(':'));
+    expect(withParams.length).toBeGreaterThan(10);
+    const hostile = [
+      '..%2F..%2Fetc%2Fpasswd',
+      '__proto__',
+      'constructor',
+      'hasOwnProperty',
+      '%00',
+      'a'.repeat(300),
+      '%27%3B%20DROP%20TABLE%20trust_packages%3B--',
+      '%E2%80%AE',
+    ];
+    for (const route of withParams) {
+      for (const id of hostile) {
+        const url = route.url.replace(/:[A-Za-z]+/g, id);
+        const response = await h.api(
+          `${url}${route.url.endsWith('/availability') ? `?digest=${'a'.repeat(64)}` : ''}`,
+          {
+            method: route.method,
+            ...(route.method === 'POST' ? { json: { code: '1', trust: false } } : {}),
+          },
+        );
+        const label = `${route.method} ${route.url} ${id.slice(0, 40)}`;
+        expect({ label, client: response.status >= 400 && response.status < 500 }).toEqual({
+          label,
+          client: true,
+        });
+        const text = await response.text();
+        expect(JSON.parse(text)).toEqual({
+          error: { code: expect.any(String), message: expect.any(String) },
+        });
+        expect(text).not.toContain(h.dir);
+      }
+    }
+    // Still there and intact after all of it.
+    expect((await h.api('/api/trust/packages')).status).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('query strings: bad digests, limits and flags are 400', async () => {
+    for (const url of [
+      '/api/runtimes/local/config-bundles/ws-1.agents/availability?digest=../../x',
+      '/api/runtimes/local/config-bundles/ws-1.agents/availability',
+      '/api/trust/events?limit=-1',
+      '/api/trust/events?limit=abc',
+    ]) {
+      const response = await h.api(url);
+      expect({ url, status: response.status }).toEqual({ url, status: 400 });
+    }
   });
 });
 

@@ -42,6 +42,11 @@ export interface StartOptions {
 }
 
 const PUBLIC_PATHS = ['/healthz', '/readyz'];
+/**
+ * The largest request body (and WebSocket message) on every route: a 1 MiB code cell or config
+ * bundle (the packages' own caps) plus JSON escaping and the envelope.
+ */
+export const BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 const OPENAPI_PATH = '/api/openapi.json';
 
 /**
@@ -73,6 +78,7 @@ export async function startWorkspaceServer(
     app = await createHttpServer({
       token: token.token,
       publicPaths: PUBLIC_PATHS,
+      bodyLimit: BODY_LIMIT_BYTES,
       allowedOrigins: config.allowedOrigins,
       logger: silent ? false : { level: config.logLevel, stream: process.stderr },
       openapi: {
