@@ -106,7 +106,10 @@ describe('runyard serve as a process', () => {
 
     const created = await api('/api/notebooks', { path: 'tour.ipynb' });
     expect(created.status).toBe(201);
-    const { notebookId } = (await created.json()) as { notebookId: string };
+    const createdInfo = (await created.json()) as { notebookId: string; lifecycle: string };
+    // On failure the diff shows the notebook's `error` (reason and details).
+    expect(createdInfo).toMatchObject({ lifecycle: 'idle' });
+    const { notebookId } = createdInfo;
     const executed = await api(`/api/notebooks/${notebookId}/execute`, { code: '1+1' });
     expect(await executed.json()).toMatchObject({
       status: 'ok',
@@ -175,6 +178,15 @@ describe('runyard mcp over stdio', () => {
       await client.close();
     }
     await until(() => processesMentioning(root).length === 0, 20_000);
+
+    // The env the server built is in the cache the CLI lists.
+    const ls = await runCli(['env', 'ls', '--json', '--cache-dir', join(root, 'cache')], {
+      cwd: root,
+    });
+    expect(ls.code).toBe(0);
+    const { envs } = ls.json<{ envs: { envHash: string; manager: string }[] }>();
+    expect(envs).toHaveLength(1);
+    expect(envs[0]).toMatchObject({ envHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
   });
 });
 

@@ -1,10 +1,13 @@
+import { join } from 'node:path';
 import { createEnvCache, type EnvBuilder, KernelError } from '@runyard/kernels';
 import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
 
 export const ENV_HELP = `Usage: runyard env ls [--json]
        runyard env gc [--max-age-days <n>] [--max-count <n>] [--json]
 
-Lists or garbage-collects the cached environments in <cache-dir>/envs.`;
+Lists or garbage-collects the cached environments the runtime built: venvs in
+<cache-dir>/envs and conda envs in <cache-dir>/conda/envs. Run gc while no server uses the
+cache dir: an env a running kernel uses could be collected.`;
 
 /** Listing and collecting never build: a builder that refuses keeps it that way. */
 const noBuilder: EnvBuilder = {
@@ -35,14 +38,20 @@ export async function envCommand(io: CliIo, args: string[]): Promise<number> {
     return values.help ? ExitCode.ok : ExitCode.usage;
   }
   if (extra.length > 0) throw new UsageError(`env ${sub} takes no arguments`);
-  const cache = createEnvCache({ cacheDir: config().cacheDir, builder: noBuilder });
+  const { cacheDir } = config();
+  // The same two caches the embedded runtime builds into.
+  const caches = [cacheDir, join(cacheDir, 'conda')].map((dir) =>
+    createEnvCache({ cacheDir: dir, builder: noBuilder }),
+  );
   if (sub === 'ls') {
-    const envs = cache.list().map((entry) => ({
-      envHash: entry.envHash,
-      manager: entry.manager,
-      createdAt: new Date(entry.createdAt).toISOString(),
-      lastUsedAt: new Date(entry.lastUsedAt).toISOString(),
-    }));
+    const envs = caches
+      .flatMap((cache) => cache.list())
+      .map((entry) => ({
+        envHash: entry.envHash,
+        manager: entry.manager,
+        createdAt: new Date(entry.createdAt).toISOString(),
+        lastUsedAt: new Date(entry.lastUsedAt).toISOString(),
+      }));
     if (values.json) printJson(io, { envs });
     else if (envs.length === 0) println(io.stdout, 'no cached environments');
     else
@@ -53,7 +62,9 @@ export async function envCommand(io: CliIo, args: string[]): Promise<number> {
   if (sub === 'gc') {
     const maxAgeDays = positiveInt(values['max-age-days'], '--max-age-days') ?? 30;
     const maxCount = positiveInt(values['max-count'], '--max-count');
-    const removed = cache.gc({ maxAgeDays, ...(maxCount !== undefined ? { maxCount } : {}) });
+    const removed = caches.flatMap((cache) =>
+      cache.gc({ maxAgeDays, ...(maxCount !== undefined ? { maxCount } : {}) }),
+    );
     if (values.json) printJson(io, { removed });
     else println(io.stdout, `removed ${removed.length} environment(s)`);
     return ExitCode.ok;
