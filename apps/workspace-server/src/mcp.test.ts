@@ -51,6 +51,21 @@ describe('MCP over Streamable HTTP at /mcp', () => {
       });
       const invalid = await client.callTool({ name: 'execute_code', arguments: { code: 1 } });
       expect(invalid.isError).toBe(true);
+      // Hostile paths are refused by the runtime's confinement, as typed tool errors.
+      for (const path of ['../outside.ipynb', '/etc/passwd', '..\\..\\x.ipynb']) {
+        const opened = await client.callTool({ name: 'open_notebook', arguments: { path } });
+        expect(opened.isError).toBe(true);
+        const code = (opened.structuredContent as { error: { code: string } }).error.code;
+        expect(['path_outside_workspace', 'notebook_not_found', 'invalid_request']).toContain(code);
+        expect(JSON.stringify(opened)).not.toContain(h.dir);
+      }
+      const created = await client.callTool({
+        name: 'create_notebook',
+        arguments: { path: '../../escape.ipynb' },
+      });
+      expect(created.structuredContent).toMatchObject({
+        error: { code: 'path_outside_workspace' },
+      });
     } finally {
       await client.close();
     }

@@ -16,7 +16,11 @@ let mcp: Client;
 beforeAll(async () => {
   // The tokens are in the server's environment, as an operator would set them.
   h = await startHarness({
-    env: { RUNYARD_TOKEN: TEST_TOKEN, RUNYARD_SKILLS_TOKEN: 'skills-token-0123456789' },
+    env: {
+      RUNYARD_TOKEN: TEST_TOKEN,
+      RUNYARD_SKILLS_TOKEN: 'skills-token-0123456789',
+      RUNYARD_SECRET_API_KEY: 'worker-secret-0123456789',
+    },
   });
   const wheels = h.config.wheelhouse as string;
   for (const name of ['restpkg', 'mcppkg', 'dlmcppkg']) buildTinyWheel(wheels, name);
@@ -149,6 +153,7 @@ describe('REST: create a notebook, execute, events on /api/events', () => {
     );
     expect(plain(environ)).not.toContain('RUNYARD_TOKEN');
     expect(plain(environ)).not.toContain('RUNYARD_SKILLS_TOKEN');
+    expect(plain(environ)).not.toContain('RUNYARD_SECRET_API_KEY');
     const failed = await execute(info.notebookId, '1/0');
     expect(failed.status).toBe('error');
     expect(failed.outputs[0]).toMatchObject({ output_type: 'error', ename: 'ZeroDivisionError' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealBundle } from '@runyard/config-bundles';
@@ -14,6 +15,8 @@ import {
 import { processesMentioning, until } from './test-support/processes.js';
 
 const REMOTE_TOKEN = 'remote-secret-token-0123456789';
+const WORKER_SECRET = 'worker-secret-value-0123456789';
+const SECRET_SHA = createHash('sha256').update(WORKER_SECRET).digest('hex');
 
 let h: Harness;
 let remoteDir: string;
@@ -21,7 +24,8 @@ let remoteRuntime: Runtime;
 let remote: RuntimeServer;
 
 beforeAll(async () => {
-  h = await startHarness();
+  // A worker secret in the server's environment, as an operator provides it.
+  h = await startHarness({ env: { RUNYARD_SECRET_API_TOKEN: WORKER_SECRET } });
   // A second, real runtime behind its own /v1 server on loopback (its own data dir).
   remoteDir = tempDir('runyard-remote-');
   remoteRuntime = await createRuntime({
@@ -62,8 +66,21 @@ const bundle = () =>
         worker: { kind: 'command', argv: ['echo', 'hello from a worker'] },
         grants: [],
       },
+      {
+        // Exits 0 only when the granted secret arrived (compared by hash: never in argv).
+        selector: { kind: 'named', value: 'secret-check' },
+        worker: {
+          kind: 'command',
+          argv: [
+            'sh',
+            '-c',
+            `[ "$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" = "${SECRET_SHA}" ]`,
+          ],
+        },
+        grants: ['API_TOKEN'],
+      },
     ],
-    declarations: [],
+    declarations: [{ kind: 'secret_ref', name: 'API_TOKEN', reference: 'secret:api_token' }],
   } as Parameters<typeof sealBundle>[0]);
 
 interface Worker {
@@ -74,14 +91,14 @@ interface Worker {
   exitCode?: number | null;
 }
 
-/** Creates a worker from the bundle's `echo` profile through the API and waits for its exit. */
-async function runEchoWorker(runtimeId: string | undefined) {
+/** Creates a worker from a bundle profile through the API and waits for its exit. */
+async function runEchoWorker(runtimeId: string | undefined, profile = 'echo') {
   const sealed = bundle();
   const created = await h.api('/api/workers', {
     method: 'POST',
     json: {
       ...(runtimeId ? { runtimeId } : {}),
-      profile: { kind: 'named', value: 'echo' },
+      profile: { kind: 'named', value: profile },
       configBundle: { id: sealed.metadata.id, digest: sealed.metadata.digest },
       // The runtime lacks it: the server syncs it first.
       bundle: sealed,
@@ -113,6 +130,10 @@ describe('workers from a config-bundle profile', () => {
     );
     expect(await availability.json()).toMatchObject({ available: true });
     await runEchoWorker(undefined);
+    // The secret reaches the worker whose profile grants it, and no response carries it.
+    const checked = await runEchoWorker(undefined, 'secret-check');
+    const text = await (await h.api(`/api/workers/${checked.workerId}`)).text();
+    expect(text).not.toContain(WORKER_SECRET);
     const rejected = await h.api('/api/runtimes/local/config-bundles', {
       method: 'POST',
       json: { bundle: { ...sealed, metadata: { ...sealed.metadata, revision: 2 } } },

@@ -1,3 +1,4 @@
+import { createEnvSecretResolver } from '@runyard/config-bundles';
 import { createRuntime, type RuntimeOptions } from '@runyard/embedded-runtime';
 import {
   EmbeddedRuntimeHost,
@@ -60,15 +61,23 @@ export function createRemoteRuntime(options: RemoteRuntimeOptions): RuntimeHost 
 
 /**
  * Variables of this process a kernel must never see: a notebook's code runs in the kernel, and
- * the API token would let it drive the server that started it.
+ * the API tokens would let it drive the server that started it. Worker secrets
+ * (`RUNYARD_SECRET_*`) are resolved from the full environment and handed only to the workers
+ * whose profile grants them.
  */
-const WITHHELD_FROM_KERNELS = ['RUNYARD_TOKEN', 'RUNYARD_SKILLS_TOKEN'] as const;
+const WITHHELD_FROM_KERNELS = new Set([
+  'RUNYARD_TOKEN',
+  'RUNYARD_SKILLS_TOKEN',
+  'RUNYARD_RUNTIME_TOKEN',
+]);
+const WITHHELD_PREFIX = 'RUNYARD_SECRET_';
 
 export function kernelEnv(env: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
   const copy: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && !(WITHHELD_FROM_KERNELS as readonly string[]).includes(name))
-      copy[name] = value;
+    if (value === undefined || WITHHELD_FROM_KERNELS.has(name) || name.startsWith(WITHHELD_PREFIX))
+      continue;
+    copy[name] = value;
   }
   return copy;
 }
@@ -93,6 +102,7 @@ export function runtimeOptionsFor(
     python: python.python,
     pool: { envs: config.envPool, kernels: config.kernelPool },
     env: kernelEnv(env),
+    secrets: createEnvSecretResolver({ env }),
     actor: 'workspace-server',
     ...(extra.db ? { db: extra.db } : {}),
     ...(config.wheelhouse ? { wheelhouse: { findLinks: [config.wheelhouse] } } : {}),

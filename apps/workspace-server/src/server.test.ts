@@ -376,7 +376,7 @@ describe('WebSocket /api/events', () => {
   });
 
   it('sends a snapshot on subscribe, then events (the kill switch shows up on skills)', async () => {
-    const { ws, next } = openSocket(`${wsUrl()}?token=${TEST_TOKEN}`, {
+    const { ws, next, messages } = openSocket(`${wsUrl()}?token=${TEST_TOKEN}`, {
       origin: h.url,
     });
     await next((m) => m.type === 'hello');
@@ -391,6 +391,19 @@ describe('WebSocket /api/events', () => {
     ws.send('{"type":"subscribe","topics":["nope"]}');
     const error = await next((m) => m.type === 'error');
     expect((error.error as { code: string }).code).toBe('invalid_request');
+    // Hostile messages: oversized, binary, prototype keys, not JSON. Each gets an error; the
+    // connection stays usable.
+    for (const hostile of [
+      JSON.stringify({ type: 'subscribe', topics: ['lifecycle'], pad: 'x'.repeat(5000) }),
+      Buffer.from([0, 1, 2, 3]),
+      '{"__proto__":{"type":"subscribe"},"topics":["skills"]}',
+      'not json',
+    ]) {
+      const before = messages.filter((m) => m.type === 'error').length;
+      ws.send(hostile);
+      await next(() => messages.filter((m) => m.type === 'error').length > before);
+    }
+    expect(({} as Record<string, unknown>).type).toBeUndefined();
 
     // The kill switch's stop event arrives on the skills topic.
     await h.api(KILL_SWITCH_PATH, { method: 'POST' });
