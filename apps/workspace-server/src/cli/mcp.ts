@@ -1,6 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createLogger } from '../logger.js';
 import { createMcpServer } from '../mcp/tools.js';
+import { describePython } from '../python.js';
 import type { RuntimeProvider } from '../runtimes.js';
 import { openServices } from '../services.js';
 import { type CliIo, ExitCode, parseCommand, println } from './common.js';
@@ -33,6 +34,8 @@ export async function mcpCommand(
     env: io.env,
     ...(provider ? { provider } : {}),
   });
+  // stdout is the protocol: a missing ipykernel is said on stderr, where MCP hosts log.
+  if (!services.python.hasIpykernel) println(io.stderr, describePython(services.python));
   const server = createMcpServer(() => services.local());
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
