@@ -18,12 +18,23 @@ export {
 export { EVENT_TOPICS, EventHub, type EventTopic, type HubEvent } from './events/hub.js';
 export { createMcpServer, MCP_TOOLS } from './mcp/tools.js';
 export {
+  describePython,
+  PYTHON_CANDIDATES,
+  type ResolvedPython,
+  resolvePython,
+} from './python.js';
+export {
+  createLocalRuntime,
+  defaultRuntimeProvider,
+  kernelEnv,
   LOCAL_RUNTIME_ID,
   type LocalRuntimeOptions,
   type RemoteRuntimeOptions,
   type RuntimeProvider,
+  runtimeOptionsFor,
 } from './runtimes.js';
 export {
+  BODY_LIMIT_BYTES,
   type RegisteredRoute,
   type StartOptions,
   startWorkspaceServer,
