@@ -15,6 +15,7 @@ export const WorkspaceErrorCode = {
   invalidRuntimeUrl: 'invalid_runtime_url',
   mcpMethodNotAllowed: 'mcp_method_not_allowed',
   trustPackageNotFound: 'trust_package_not_found',
+  dataDirInUse: 'data_dir_in_use',
 } as const;
 export type WorkspaceErrorCode = (typeof WorkspaceErrorCode)[keyof typeof WorkspaceErrorCode];
 
@@ -25,6 +26,7 @@ export const workspaceErrorStatus: Record<WorkspaceErrorCode, number> = {
   invalid_runtime_url: 400,
   mcp_method_not_allowed: 405,
   trust_package_not_found: 404,
+  data_dir_in_use: 409,
 };
 
 export class WorkspaceError extends Error {

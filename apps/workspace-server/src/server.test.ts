@@ -1,8 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { KILL_SWITCH_PATH } from './routes/skills.js';
+import { openServices } from './services.js';
 import { errorCode, type Harness, startHarness, TEST_TOKEN } from './test-support/harness.js';
 
 const PUBLIC = new Set(['/healthz', '/readyz']);
@@ -243,6 +245,18 @@ describe('hostile input on every route (table-driven over the registered routes)
       const response = await h.api(url);
       expect({ url, status: response.status }).toEqual({ url, status: 400 });
     }
+  });
+});
+
+describe('one process per data dir', () => {
+  it('a second server (or runyard mcp) on the same data dir is refused, not left to reap kernels', async () => {
+    const error = await openServices(h.config, {
+      logger: pino({ level: 'silent' }),
+      env: {},
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'data_dir_in_use' });
+    // The running server is untouched.
+    expect((await h.api('/api/pool')).status).toBe(200);
   });
 });
 

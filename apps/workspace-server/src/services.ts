@@ -7,6 +7,7 @@ import { openTrustStore, type SqliteTrustStore } from '@runyard/trust/sqlite';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
 import { EventHub } from './events/hub.js';
+import { lockDataDir } from './lock.js';
 import { type ResolvedPython, resolvePython } from './python.js';
 import {
   defaultRuntimeProvider,
@@ -51,8 +52,16 @@ export async function openServices(
   const provider = options.provider ?? defaultRuntimeProvider;
   const env = options.env ?? process.env;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(join(config.dataDir, 'runyard.db'));
+  const unlock = lockDataDir(config.dataDir);
+  let db: SqliteDatabase;
+  try {
+    db = openDatabase(join(config.dataDir, 'runyard.db'));
+  } catch (error) {
+    unlock();
+    throw error;
+  }
   const cleanups: (() => Promise<void> | void)[] = [
+    unlock,
     () => {
       db.close();
     },

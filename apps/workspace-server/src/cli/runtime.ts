@@ -1,6 +1,8 @@
+import { mkdirSync } from 'node:fs';
 import { createRuntime } from '@runyard/embedded-runtime';
 import { loadOrCreateToken } from '@runyard/http';
 import { startRuntimeServer } from '@runyard/runtime-registry/server';
+import { lockDataDir } from '../lock.js';
 import { describePython, resolvePython } from '../python.js';
 import { runtimeOptionsFor } from '../runtimes.js';
 import { type CliIo, ExitCode, parseCommand, println, UsageError } from './common.js';
@@ -14,7 +16,17 @@ It takes the "runyard serve" options (--host, --port, --workspace, --data-dir, -
 --config-dir, --python, --wheelhouse, --kernel-pool, --env-pool, --token, --allowed-origin).
 The token is --token / RUNYARD_TOKEN, else RUNYARD_RUNTIME_TOKEN, else one generated into
 <data-dir>/token. Give it its own --data-dir: one runtime process owns a data dir at a time.
-  --id <id>   the id GET /v1/runtime reports (default: standalone)`;
+  --id <id>   the id GET /v1/runtime reports (default: standalone)
+Its port defaults to 8790 (not the workspace server's 8787), so both can run with defaults.`;
+
+/** The standalone runtime's default port, next to the workspace server's 8787. */
+export const RUNTIME_DEFAULT_PORT = 8790;
+
+function port(flag: unknown, env: string | undefined, configured: number): number {
+  return flag === undefined && (env === undefined || env === '')
+    ? RUNTIME_DEFAULT_PORT
+    : configured;
+}
 
 export async function runtimeCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals, config } = parseCommand(io, args, { id: { type: 'string' } });
@@ -32,18 +44,27 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
     token: settings.token ?? io.env.RUNYARD_RUNTIME_TOKEN,
   });
   const python = await resolvePython({ configured: settings.python, env: io.env });
-  const runtime = await createRuntime(runtimeOptionsFor(settings, python, io.env, { id }));
+  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(settings.dataDir);
+  let runtime: Awaited<ReturnType<typeof createRuntime>>;
+  try {
+    runtime = await createRuntime(runtimeOptionsFor(settings, python, io.env, { id }));
+  } catch (error) {
+    unlock();
+    throw error;
+  }
   let server: Awaited<ReturnType<typeof startRuntimeServer>>;
   try {
     server = await startRuntimeServer({
       api: runtime,
       host: settings.host,
-      port: settings.port,
+      port: port(values.port, io.env.RUNYARD_PORT, settings.port),
       token: token.token,
       allowedOrigins: settings.allowedOrigins,
     });
   } catch (error) {
     await runtime.close();
+    unlock();
     throw error;
   }
   println(io.stdout, `Runyard runtime listening on ${server.url}`);
@@ -58,5 +79,6 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
   println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
   await server.close();
   await runtime.close();
+  unlock();
   return ExitCode.ok;
 }
