@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,6 +196,40 @@ describe('tokens', () => {
         token: 'abc',
         source: 'configured',
       });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a token file readable by group or others, and a symlinked one', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runyard-http-'));
+    const refusal = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return error as HttpError;
+      }
+      throw new Error('expected a refusal');
+    };
+    try {
+      const file = join(dataDir, 'token');
+      writeFileSync(file, 'leaked-token\n', { mode: 0o644 });
+      chmodSync(file, 0o644);
+      const open = refusal(() => loadOrCreateToken({ dataDir }));
+      expect(open).toBeInstanceOf(HttpError);
+      expect(open.code).toBe('token_insecure');
+      expect(open.message).toContain('chmod 600');
+      expect(open.message).not.toContain(dataDir);
+      // Never silently tightened: the operator must notice the exposure.
+      expect(statSync(file).mode & 0o777).toBe(0o644);
+
+      rmSync(file);
+      const target = join(dataDir, 'elsewhere');
+      writeFileSync(target, 'attacker-token\n', { mode: 0o600 });
+      symlinkSync(target, file);
+      const linked = refusal(() => loadOrCreateToken({ dataDir }));
+      expect(linked.code).toBe('token_insecure');
+      expect(linked.message).not.toContain(dataDir);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

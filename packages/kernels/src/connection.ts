@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { KernelError } from './errors.js';
 
 export const connectionInfoSchema = z.object({
   transport: z.enum(['tcp', 'ipc']),
@@ -111,11 +112,42 @@ export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string 
   return join(tmpdir(), `runyard-kernels-${uid}`);
 }
 
-/** Writes the connection file owner-only (it holds the signing key). */
+/**
+ * Makes sure `dir` is a private directory before keys and sockets go in it. The fallback
+ * `<tmp>/runyard-kernels-<uid>` has a predictable name in a world-writable directory, so another
+ * user could create it first (or plant a symlink there) and read every connection file. Refuses
+ * a symlink, a non-directory and a directory owned by another user (`runtime_dir_insecure`);
+ * tightens our own directory to 0700.
+ */
+export function ensurePrivateRuntimeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // EEXIST for a dangling symlink or a file in the way: the checks below say which.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink())
+    throw new KernelError(
+      'runtime_dir_insecure',
+      'The kernel runtime directory is a symbolic link',
+    );
+  if (!stat.isDirectory())
+    throw new KernelError('runtime_dir_insecure', 'The kernel runtime path is not a directory');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new KernelError(
+      'runtime_dir_insecure',
+      'The kernel runtime directory belongs to another user; set XDG_RUNTIME_DIR or pass runtimeDir',
+    );
+  }
+  // umask may loosen the mode of a dir we create; an older dir of ours may be loose too.
+  if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+}
+
+/** Writes the connection file owner-only (it holds the signing key) in a private runtime dir. */
 export function writeConnectionFile(runtimeDir: string, info: ConnectionInfo): string {
-  // umask may loosen the mode; a dir we create holds keys, so pin it to owner-only.
-  if (mkdirSync(runtimeDir, { recursive: true, mode: 0o700 }) !== undefined)
-    chmodSync(runtimeDir, 0o700);
+  ensurePrivateRuntimeDir(runtimeDir);
   const file = join(runtimeDir, `kernel-${randomUUID()}.json`);
   writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   return file;

@@ -13,13 +13,17 @@ import {
 } from './connection.js';
 import { KernelError } from './errors.js';
 import type { Kernelspec } from './kernelspec.js';
-import { type ExitInfo, ManagedProcess } from './process.js';
+import { type ExitInfo, kernelEnvironment, ManagedProcess } from './process.js';
 
 export interface LaunchKernelOptions {
   /** Kernel command; `{connection_file}` is replaced with the connection file path. */
   argv?: string[];
   kernelspec?: Kernelspec;
-  /** Base environment of the kernel (default: this process's); kernelspec env is layered on top. */
+  /**
+   * Base environment of the kernel; kernelspec env is layered on top. Default: this process's
+   * environment minus every `RUNYARD_*` variable (`kernelEnvironment`), so notebook code cannot
+   * read host secrets or the API token. When given, it is used as is.
+   */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   transport?: Transport;
@@ -75,7 +79,7 @@ export async function launchKernel(options: LaunchKernelOptions): Promise<Kernel
   const argv = options.argv ?? spec?.argv;
   if (!argv || argv.length === 0)
     throw new KernelError('kernelspec_invalid', 'No kernel command was given');
-  const baseEnv = options.env ?? process.env;
+  const baseEnv = options.env ?? kernelEnvironment();
   const env = { ...baseEnv, ...(spec?.env ?? {}) };
   const runtimeDir = options.runtimeDir ?? defaultRuntimeDir(baseEnv);
   const kernelName = options.kernelName ?? spec?.name;
