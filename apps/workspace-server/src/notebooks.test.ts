@@ -90,6 +90,17 @@ async function execute(id: string, code: string): Promise<Result> {
   return (await response.json()) as Result;
 }
 
+/**
+ * Right after a cell failed (here: interrupted), ipykernel's stop_on_error may still abort the
+ * next request (`status: 'aborted'`, nothing ran): a client runs it again.
+ */
+async function executeAfterError(id: string, code: string): Promise<Result> {
+  for (let attempt = 0; ; attempt++) {
+    const result = await execute(id, code);
+    if (result.status !== 'aborted' || attempt === 3) return result;
+  }
+}
+
 function eventsSocket(topics: string[]) {
   const ws = new WebSocket(`${h.url.replace('http', 'ws')}/api/events?token=${TEST_TOKEN}`, {
     headers: { origin: h.url },
@@ -197,8 +208,9 @@ describe('REST: create a notebook, execute, events on /api/events', () => {
     const restarted = await h.api(`/api/notebooks/${id}/restart`, { method: 'POST' });
     expect(restarted.status).toBe(200);
     expect(((await restarted.json()) as Info).lifecycle).toBe('idle');
-    const lost = await execute(id, 'x');
-    expect(lost.status).toBe('error');
+    // The variable is gone. (Asked without raising: a failing cell makes ipykernel abort requests
+    // that arrive right after it, which would race the next step.)
+    expect(plain(await execute(id, "'x' in globals()"))).toBe('False');
 
     const slow = await h.api(`/api/notebooks/${id}/execute`, {
       method: 'POST',
@@ -208,7 +220,7 @@ describe('REST: create a notebook, execute, events on /api/events', () => {
     expect(await errorCode(slow)).toBe('execution_timeout');
     const interrupted = await h.api(`/api/notebooks/${id}/interrupt`, { method: 'POST' });
     expect(interrupted.status).toBe(200);
-    expect(plain(await execute(id, '6*7'))).toBe('42');
+    expect(plain(await executeAfterError(id, '6*7'))).toBe('42');
 
     const deleted = await h.api(`/api/notebooks/${id}`, { method: 'DELETE' });
     expect(deleted.status).toBe(200);
