@@ -88,6 +88,7 @@ export {
   ipykernelArgv,
   type LaunchKernelOptions,
   launchKernel,
+  lostPortRace,
 } from './launch.js';
 export type {
   DisplayDataOutput,
