@@ -37,6 +37,7 @@ beforeAll(async () => {
   app.get('/api/crash', async () => {
     throw new Error('ENOENT: /home/alice/.config/runyard/secret-file');
   });
+  app.get('/api/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
   app.get('/api/ws', { websocket: true }, (socket) => {
     socket.send('hello');
   });
@@ -53,6 +54,23 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('createHttpServer', () => {
+  it('answers router failures (overlong parameter, malformed URL) in the error shape', async () => {
+    const long = await fetch(`${base}/api/items/${'a'.repeat(600)}`, { headers: auth });
+    expect(long.status).toBe(400);
+    expect(await long.json()).toEqual({
+      error: { code: 'invalid_request', message: 'a path parameter is too long' },
+    });
+    const bad = await fetch(`${base}/api/items/%E0%A4%A`, { headers: auth });
+    expect(bad.status).toBe(400);
+    const text = await bad.text();
+    expect(JSON.parse(text)).toEqual({
+      error: { code: 'invalid_request', message: 'the URL is malformed' },
+    });
+    expect(text).not.toContain('%E0');
+    const ok = await fetch(`${base}/api/items/${'b'.repeat(300)}`, { headers: auth });
+    expect(await ok.json()).toEqual({ id: 'b'.repeat(300) });
+  });
+
   it('serves public paths without a token', async () => {
     const response = await fetch(`${base}/healthz`);
     expect(response.status).toBe(200);

@@ -1,6 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -35,28 +35,59 @@ export function channelAddress(info: ConnectionInfo, channel: Channel): string {
   return info.transport === 'tcp' ? `tcp://${info.ip}:${port}` : `ipc://${info.ip}-${port}`;
 }
 
+/** Ports handed out from below Linux's default ephemeral range (32768-60999). */
+const FIXED_RANGE = { low: 20_000, high: 32_767 } as const;
+
+function ephemeralLow(): number | undefined {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/);
+    const value = Number(low);
+    return Number.isInteger(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function listen(port: number, host: string): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen({ port, host, exclusive: true }, () => resolve(server));
+  });
+}
+
 /**
- * Asks the OS for distinct free loopback ports. All servers stay open until every port is
- * known so one call never hands out the same port twice.
+ * Distinct free loopback ports for a kernel to bind a moment later. A port the OS picks for
+ * `listen(0)` comes from the ephemeral range, which is also where every outgoing connection's
+ * source port comes from; on a busy machine one of them can take the port before the kernel
+ * binds it (the kernel then dies with "Address already in use"). So ports are drawn at random
+ * from below the ephemeral range, where only explicit binders compete, and probed by binding;
+ * all probes stay open until every port is known so one call never repeats a port. Falls back
+ * to OS-assigned ports when the ephemeral range starts too low to leave room.
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, host, () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    return typeof address === 'object' && address !== null ? address.port : 0;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
+  const low = ephemeralLow() ?? FIXED_RANGE.high + 1;
+  const high = Math.min(FIXED_RANGE.high, low - 1);
+  const servers: Server[] = [];
+  const roomy = high - FIXED_RANGE.low > 1000;
+  try {
+    for (let tries = 0; servers.length < count; tries++) {
+      // After a few misses (a crowded range) let the OS choose rather than loop.
+      const port =
+        roomy && tries < count * 10 ? FIXED_RANGE.low + randomInt(high - FIXED_RANGE.low + 1) : 0;
+      const server = await listen(port, host);
+      if (server) servers.push(server);
+      else if (port === 0) throw new KernelError('kernel_exited', 'No free loopback port');
+    }
+    return servers.map((server) => {
+      const address = server.address();
+      return typeof address === 'object' && address !== null ? address.port : 0;
+    });
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 export async function createConnectionInfo(options: {

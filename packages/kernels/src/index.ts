@@ -88,6 +88,7 @@ export {
   ipykernelArgv,
   type LaunchKernelOptions,
   launchKernel,
+  lostPortRace,
   type WrapContext,
 } from './launch.js';
 export type {
