@@ -17,6 +17,8 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --config-dir <dir>    trust key (default $RUNYARD_CONFIG_DIR or $XDG_CONFIG_HOME/runyard)
   --python <path>       base interpreter (default $RUNYARD_PYTHON, then one with ipykernel)
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
+  --pool-envs <n>       prewarmed environments kept ready (default 1)
+  --pool-kernels <n>    warm kernels kept ready (default 1)
 `;
 
 function fail(message: string): never {
@@ -44,6 +46,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         'config-dir': { type: 'string' },
         python: { type: 'string' },
         id: { type: 'string', default: 'standalone' },
+        'pool-envs': { type: 'string' },
+        'pool-kernels': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +71,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const port = Number(str('port'));
   if (!Number.isInteger(port) || port < 0 || port > 65_535) fail('--port must be 0-65535');
   const host = str('host') ?? '127.0.0.1';
+  const poolSize = (name: string): number | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    const size = Number(raw);
+    if (!/^\d+$/.test(raw) || size > 16) fail(`--${name} must be 0-16`);
+    return size;
+  };
+  const poolEnvs = poolSize('pool-envs');
+  const poolKernels = poolSize('pool-kernels');
 
   const runtime = await createRuntime({
     dataDir: resolve(
@@ -81,6 +94,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     workspaceRoot: resolve(workspace),
     ...(str('python') ? { python: str('python') as string } : {}),
     id: str('id') ?? 'standalone',
+    pool: {
+      ...(poolEnvs === undefined ? {} : { envs: poolEnvs }),
+      ...(poolKernels === undefined ? {} : { kernels: poolKernels }),
+    },
     env,
   });
   let listening: Awaited<ReturnType<typeof startRuntimeServer>>;

@@ -47,6 +47,24 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
+/** 3 automatic restarts in 5 minutes, then the notebook stays in `error`. */
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
+
+/**
+ * Whether a kernel that died at `now` may be restarted automatically, given the times of the
+ * earlier automatic restarts. Returns the restart history to keep: the restarts still inside the
+ * window, plus `now` when the restart is allowed.
+ */
+export function decideRestart(
+  restarts: readonly number[],
+  now: number,
+  policy: RestartPolicy,
+): { restart: boolean; restarts: number[] } {
+  const recent = restarts.filter((at) => now - at < policy.windowMs);
+  if (recent.length >= policy.maxRestarts) return { restart: false, restarts: recent };
+  return { restart: true, restarts: [...recent, now] };
+}
+
 export interface NotebookManagerOptions {
   workspaceRoot: string;
   environments: Environments;
@@ -561,17 +579,20 @@ export class NotebookManager {
         ? `signal ${exit.signal}`
         : `exit code ${exit.code}`
       : 'no heartbeat';
-    const now = this.options.now();
-    const { maxRestarts, windowMs } = this.options.restartPolicy;
-    session.restarts = session.restarts.filter((at) => now - at < windowMs);
-    if (session.restarts.length >= maxRestarts) {
+    const { windowMs } = this.options.restartPolicy;
+    const decision = decideRestart(
+      session.restarts,
+      this.options.now(),
+      this.options.restartPolicy,
+    );
+    session.restarts = decision.restarts;
+    if (!decision.restart) {
       this.fail(session, {
         reason: 'restart_limit_reached',
         details: `The kernel died (${how}) and was already restarted ${session.restarts.length} time(s) in ${Math.round(windowMs / 60_000)} minutes; it stays stopped until restarted explicitly`,
       });
       return;
     }
-    session.restarts.push(now);
     this.fail(session, {
       reason: 'kernel_died',
       details: `The kernel died (${how}); restarting it`,

@@ -27,7 +27,7 @@ import { createTrustService, loadOrCreateTrustKey } from '@runyard/trust';
 import { openTrustStore } from '@runyard/trust/sqlite';
 import { Environments } from './environments.js';
 import { type RuntimeEventOf, RuntimeEvents, type RuntimeEventType } from './events.js';
-import { NotebookManager, type RestartPolicy } from './notebooks.js';
+import { DEFAULT_RESTART_POLICY, NotebookManager, type RestartPolicy } from './notebooks.js';
 import { reapPreviousKernels } from './recovery.js';
 import { openNotebookRecordStore } from './sqlite/notebook-store.js';
 import { WorkerManager } from './workers.js';
@@ -74,7 +74,6 @@ export interface Runtime extends RuntimeApi {
 }
 
 const DEFAULT_POOL = { envs: 1, kernels: 1 };
-const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
 
 function version(): string {
   try {

@@ -56,6 +56,16 @@ function bundle(revision = 1) {
         grants: [],
       },
       {
+        selector: { kind: 'named', value: 'crasher' },
+        worker: { kind: 'command', argv: ['node', '-e', 'process.exit(3)', MARKER] },
+        grants: [],
+      },
+      {
+        selector: { kind: 'named', value: 'ghost-command' },
+        worker: { kind: 'command', argv: [`runyard-no-such-command-${MARKER}`] },
+        grants: [],
+      },
+      {
         selector: { kind: 'named', value: 'lost' },
         worker: { kind: 'command', argv: ['node', '-e', '', MARKER], cwd: 'missing-dir' },
         grants: [],
@@ -216,6 +226,43 @@ describe('command workers', () => {
       const error = await runtime.createWorker(request).catch((e: unknown) => e);
       expect((error as { code: string }).code, code).toBe(code);
     }
+  });
+
+  it('a worker that exits non-zero or whose program is missing is failed with a reason', async () => {
+    const sealed = bundle();
+    await runtime.storeBundle(sealed);
+    const ref = { id: sealed.metadata.id, digest: sealed.metadata.digest };
+    const crashed = await runtime.createWorker({
+      profile: { kind: 'named', value: 'crasher' },
+      configBundle: ref,
+    });
+    const missing = await runtime.createWorker({
+      profile: { kind: 'named', value: 'ghost-command' },
+      configBundle: ref,
+    });
+    const settled = async (workerId: string) => {
+      await until(async () => {
+        const { state } = await runtime.getWorker(workerId);
+        return state === 'failed' || state === 'stopped';
+      });
+      return runtime.getWorker(workerId);
+    };
+    expect(WorkerInfoSchema.parse(await settled(crashed.workerId))).toMatchObject({
+      state: 'failed',
+      reason: 'exited with code 3',
+      exitCode: 3,
+    });
+    expect(await settled(missing.workerId)).toMatchObject({
+      state: 'failed',
+      reason: 'command_not_found',
+    });
+    const failures = events.filter(
+      (e) =>
+        e.type === 'worker_state' &&
+        e.worker.state === 'failed' &&
+        [crashed.workerId, missing.workerId].includes(e.worker.workerId),
+    );
+    expect(failures).toHaveLength(2);
   });
 
   it('stops a long-running worker, and close() leaves no process behind', async () => {
