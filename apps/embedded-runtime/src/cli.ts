@@ -19,6 +19,7 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
   --pool-envs <n>       prewarmed environments kept ready (default 1)
   --pool-kernels <n>    warm kernels kept ready (default 1)
+  --confirm-env-builds  an env not cached yet is built only after consent (awaiting_env_build)
 `;
 
 function fail(message: string): never {
@@ -48,6 +49,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         id: { type: 'string', default: 'standalone' },
         'pool-envs': { type: 'string' },
         'pool-kernels': { type: 'string' },
+        'confirm-env-builds': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -98,6 +100,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
       ...(poolEnvs === undefined ? {} : { envs: poolEnvs }),
       ...(poolKernels === undefined ? {} : { kernels: poolKernels }),
     },
+    ...(values['confirm-env-builds'] ? { envBuilds: 'confirm' as const } : {}),
     env,
   });
   let listening: Awaited<ReturnType<typeof startRuntimeServer>>;

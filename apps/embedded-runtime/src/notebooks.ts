@@ -75,6 +75,11 @@ export interface NotebookManagerOptions {
   env: NodeJS.ProcessEnv;
   preferredManager: 'uv' | 'conda';
   restartPolicy: RestartPolicy;
+  /**
+   * `confirm`: an environment that is not in the cache yet is built only once a caller agreed
+   * (`awaiting_env_build`, left through `manageDependencies({ apply: 'sync' })`). Default `auto`.
+   */
+  envBuilds?: 'auto' | 'confirm';
   /** Recorded in the trust audit log for approvals made through this runtime. */
   actor: string;
   now: () => number;
@@ -102,6 +107,8 @@ interface Session {
   /** Bumped by every start and stop, so a superseded start drops what it launched. */
   generation: number;
   restarts: number[];
+  /** The env hash a caller agreed to build (with `envBuilds: 'confirm'`). */
+  buildApproved?: string;
 }
 
 const PROJECT_SOURCES = new Set(['uv:pyproject', 'pixi:toml', 'conda:env_yml']);
@@ -147,6 +154,19 @@ function segment(id: string): string {
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
+}
+
+function envBuildAction(notebookId: string, message: string): NextAction {
+  return {
+    kind: 'approve_env_build',
+    message,
+    mcp: { tool: 'manage_dependencies', arguments: { notebook_id: notebookId, apply: 'sync' } },
+    http: {
+      method: 'POST',
+      path: `/api/notebooks/${segment(notebookId)}/dependencies`,
+      body: { apply: 'sync' },
+    },
+  };
 }
 
 function restartAction(notebookId: string, message: string): NextAction {
@@ -521,6 +541,18 @@ export class NotebookManager {
           }
         }
       } else {
+        if (
+          this.options.envBuilds === 'confirm' &&
+          session.buildApproved !== resolved.envHash &&
+          !this.options.environments.isCached(resolved)
+        ) {
+          session.nextAction = envBuildAction(
+            session.id,
+            `The environment for ${resolved.dependencies.length} dependencies is not built yet; build it with manageDependencies(notebookId, { apply: 'sync' }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
+          );
+          this.setLifecycle(session, 'awaiting_env_build');
+          return;
+        }
         if (previous) this.options.environments.discard(previous);
         this.setLifecycle(session, 'preparing_env');
         env = (
@@ -630,6 +662,12 @@ export class NotebookManager {
       throw new RuntimeError(
         'notebook_awaiting_trust',
         `The notebook's dependencies are not approved: ${session.trust.untrusted.map((d) => d.name).join(', ')}. Approve them with manageDependencies(notebookId, { trust: true, fingerprint: "${session.trust.fingerprint}" }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
+      );
+    }
+    if (session.lifecycle === 'awaiting_env_build') {
+      throw new RuntimeError(
+        'notebook_not_ready',
+        `The notebook's environment is not built yet; build it with manageDependencies(notebookId, { apply: 'sync' }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
       );
     }
     const kernel = session.kernel;
@@ -772,6 +810,14 @@ export class NotebookManager {
     }
     if (session.lifecycle === 'awaiting_trust') {
       await this.start(session);
+      return this.info(session);
+    }
+    if (session.lifecycle === 'awaiting_env_build') {
+      // apply 'sync' or 'restart' is the caller's consent to build this env; 'none' leaves it.
+      if (apply !== 'none') {
+        session.buildApproved = resolved.envHash ?? undefined;
+        await this.start(session);
+      } else this.publish(session);
       return this.info(session);
     }
     const running = session.kernel !== undefined && RUNNING.has(session.lifecycle);

@@ -58,6 +58,12 @@ export interface RuntimeOptions {
   wheelhouse?: Wheelhouse;
   preferredManager?: 'uv' | 'conda';
   restartPolicy?: Partial<RestartPolicy>;
+  /**
+   * `confirm`: building an environment that is not cached yet needs consent; the notebook stops
+   * at `awaiting_env_build` (`nextAction.kind: 'approve_env_build'`) until
+   * `manageDependencies(id, { apply: 'sync' })`. Default `auto`: builds start at once.
+   */
+  envBuilds?: 'auto' | 'confirm';
   /** This runtime's id in `describe()`; default `embedded`. */
   id?: string;
   /** Recorded in the trust audit log for approvals made through this runtime. */
@@ -135,6 +141,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       env,
       preferredManager: options.preferredManager ?? 'uv',
       restartPolicy: { ...DEFAULT_RESTART_POLICY, ...(options.restartPolicy ?? {}) },
+      envBuilds: options.envBuilds ?? 'auto',
       actor: options.actor ?? 'runyard-runtime',
       now: () => clock().getTime(),
     });
