@@ -33,6 +33,8 @@ import {
 
 const TOKEN = `e2e-token-${randomUUID()}`;
 const SECRET = `e2e-secret-${randomUUID()}`;
+// On the sleeper worker's command line, so /proc tells whether it still runs.
+const SLEEPER = `runyard-e2e-sleeper-${randomUUID().slice(0, 8)}`;
 const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -61,6 +63,11 @@ function agentsBundle(id: string, revision = 1): ConfigBundle {
         selector: { kind: 'named', value: 'echoer' },
         worker: { kind: 'command', argv: ['node', '-e', ECHO], cwd: 'agents' },
         grants: ['API_TOKEN'],
+      },
+      {
+        selector: { kind: 'named', value: 'sleeper' },
+        worker: { kind: 'command', argv: ['node', '-e', 'setInterval(() => {}, 1000)', SLEEPER] },
+        grants: [],
       },
     ],
     declarations: [{ kind: 'secret_ref', name: 'API_TOKEN', reference: 'secret:api_token' }],
@@ -250,6 +257,8 @@ describe.each(['local', 'remote'] as const)('the %s runtime through the registry
     expect(descriptor.capabilities).toEqual(
       expect.arrayContaining(['notebooks', 'workers', 'config-bundles', 'events']),
     );
+    const pool = await host().pool();
+    expect(pool).toMatchObject({ envPool: { size: 0 }, kernelPool: { size: 0 } });
   });
 
   it('create with explicit dependencies is consent: idle, and 1+1 runs', async () => {
@@ -390,6 +399,62 @@ describe.each(['local', 'remote'] as const)('the %s runtime through the registry
     );
     expect(refused.code).toBe('worker_config_bundle_sync_rejected');
     expect((await host().listWorkers()).map((w) => w.workerId)).toEqual([workerId]);
+
+    const sleeper = await registry.createWorker(id, {
+      workerId: `sleeper-${id}`,
+      profile: { kind: 'named', value: 'sleeper' },
+      configBundle: request.configBundle,
+    });
+    await until(async () => (await host().getWorker(sleeper.workerId)).state === 'running');
+    expect(processesMentioning(SLEEPER)).toHaveLength(1);
+    expect((await host().stopWorker(sleeper.workerId)).state).toBe('stopped');
+    expect(processesMentioning(SLEEPER)).toEqual([]);
+    const gone = await caught(host().getWorker('no-such-worker'));
+    expect(gone.code).toBe('worker_not_found');
+  });
+
+  it('interrupt, restart and shutdown drive the real kernel', async () => {
+    const [info] = (await host().listNotebooks()).filter((n) => n.path === 'downloaded.ipynb');
+    if (!info) throw new Error('the downloaded notebook is missing');
+    const from = events[id]?.length ?? 0;
+    const running = host().execute(info.notebookId, {
+      code: 'import time; print("sleeping", flush=True); time.sleep(30)',
+    });
+    await until(() =>
+      (events[id] ?? [])
+        .slice(from)
+        .some(
+          (e) =>
+            e.type === 'output' &&
+            e.notebookId === info.notebookId &&
+            e.output.output_type === 'stream' &&
+            e.output.text.includes('sleeping'),
+        ),
+    );
+    await host().interrupt(info.notebookId);
+    const interrupted = await running;
+    expect(interrupted.status).toBe('error');
+    expect(interrupted.outputs).toContainEqual(
+      expect.objectContaining({ output_type: 'error', ename: 'KeyboardInterrupt' }),
+    );
+
+    const pid = async () => {
+      // Right after an error ipykernel aborts requests for a moment; ask again.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const result = await host().execute(info.notebookId, { code: 'import os; os.getpid()' });
+        if (result.status === 'ok') return plainResult(result);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('every execute was aborted');
+    };
+    const before = await pid();
+    const restarted = await host().restart(info.notebookId);
+    expect(restarted.lifecycle).toBe('idle');
+    expect(await pid()).not.toBe(before);
+    const down = await host().shutdown(info.notebookId);
+    expect(down).toMatchObject({ lifecycle: 'shutdown', kernelStatus: null });
+    const missing = await caught(host().getNotebook('no-such-notebook'));
+    expect(missing.code).toBe('notebook_not_found');
   });
 
   it('dependency edits are atomic and leave every unrelated byte as it was', async () => {
