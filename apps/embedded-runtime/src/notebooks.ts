@@ -187,7 +187,10 @@ export function failureReason(error: unknown): { reason: string; details: string
         : error.details.signal
           ? ` (signal ${error.details.signal})`
           : '';
-    return { reason: error.code, details: `${error.message}${exit}` };
+    // Some messages already name the exit code; say it once.
+    const details =
+      exit && error.message.includes(exit.trim()) ? error.message : `${error.message}${exit}`;
+    return { reason: error.code, details };
   }
   if (error instanceof EnvDetectionError || error instanceof TrustError)
     return { reason: error.code, details: error.message };
