@@ -275,6 +275,25 @@ describe("manageDependencies apply: 'restart'", () => {
   });
 });
 
+describe('a Deno notebook', () => {
+  it('runs TypeScript in a deno kernel; inline dependencies do not apply to it', async () => {
+    const info = await runtime.createNotebook({ path: 'script.ipynb', runtime: 'deno' });
+    expect(info).toMatchObject({ runtime: 'deno', lifecycle: 'idle', envSource: 'deno' });
+    // Printed rather than returned: deno's execute_result is not reliably published (seen with
+    // deno 2.9 from npm), stream output is.
+    const result = await execute(info.notebookId, 'const n: number = 40; console.log(n + 2)');
+    expect(result.status).toBe('ok');
+    expect(result.outputs).toEqual([{ output_type: 'stream', name: 'stdout', text: '42\n' }]);
+    const written = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'script.ipynb'), 'utf8'));
+    expect(written.metadata.kernelspec.name).toBe('deno');
+    const refused = await runtime
+      .manageDependencies(info.notebookId, { add: ['numpy'] })
+      .catch((e: unknown) => e);
+    expect((refused as RuntimeError).code).toBe('invalid_request');
+    expect((await runtime.shutdown(info.notebookId)).lifecycle).toBe('shutdown');
+  });
+});
+
 describe('notebook paths are confined to the workspace', () => {
   const outside = () => join(dirs.root, 'outside');
 
