@@ -19,6 +19,9 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
   --sandbox <mode>      off | auto | required: run kernels and workers in bubblewrap (default auto)
   --bwrap <path>        the bubblewrap binary (default: bwrap on PATH)
+  --pool-envs <n>       prewarmed environments kept ready (default 1)
+  --pool-kernels <n>    warm kernels kept ready (default 1)
+  --confirm-env-builds  an env not cached yet is built only after consent (awaiting_env_build)
 `;
 
 function fail(message: string): never {
@@ -48,6 +51,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         id: { type: 'string', default: 'standalone' },
         sandbox: { type: 'string', default: 'auto' },
         bwrap: { type: 'string' },
+        'pool-envs': { type: 'string' },
+        'pool-kernels': { type: 'string' },
+        'confirm-env-builds': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -74,6 +80,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const sandbox = str('sandbox') ?? 'auto';
   if (sandbox !== 'off' && sandbox !== 'auto' && sandbox !== 'required')
     fail('--sandbox must be off, auto or required');
+  const poolSize = (name: string): number | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    const size = Number(raw);
+    if (!/^\d+$/.test(raw) || size > 16) fail(`--${name} must be 0-16`);
+    return size;
+  };
+  const poolEnvs = poolSize('pool-envs');
+  const poolKernels = poolSize('pool-kernels');
 
   const runtime = await createRuntime({
     dataDir: resolve(
@@ -88,6 +103,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     workspaceRoot: resolve(workspace),
     ...(str('python') ? { python: str('python') as string } : {}),
     id: str('id') ?? 'standalone',
+    pool: {
+      ...(poolEnvs === undefined ? {} : { envs: poolEnvs }),
+      ...(poolKernels === undefined ? {} : { kernels: poolKernels }),
+    },
+    ...(values['confirm-env-builds'] ? { envBuilds: 'confirm' as const } : {}),
     env,
     sandbox,
     ...(str('bwrap') ? { bwrapPath: str('bwrap') as string } : {}),

@@ -204,6 +204,13 @@ export class Environments {
     return { prefix: built.prefix, python: built.python, exclusive: true };
   }
 
+  /** Whether `cachedEnv` would be a cache hit (no build). */
+  isCached(resolved: ResolvedEnvironment): boolean {
+    if (!resolved.envHash) return false;
+    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
+    return (conda ? this.conda() : this.venvCache).lookup(resolved.envHash) !== undefined;
+  }
+
   /** The env for a resolved notebook environment with dependencies (cache hit or build). */
   async cachedEnv(
     resolved: ResolvedEnvironment,

@@ -39,7 +39,7 @@ import {
 } from './egress.js';
 import { Environments } from './environments.js';
 import { type RuntimeEventOf, RuntimeEvents, type RuntimeEventType } from './events.js';
-import { NotebookManager, type RestartPolicy } from './notebooks.js';
+import { DEFAULT_RESTART_POLICY, NotebookManager, type RestartPolicy } from './notebooks.js';
 import { reapPreviousKernels } from './recovery.js';
 import { RuntimeRedaction } from './redaction.js';
 import { RuntimeSandbox, type SandboxStatus } from './sandboxing.js';
@@ -72,6 +72,12 @@ export interface RuntimeOptions {
   wheelhouse?: Wheelhouse;
   preferredManager?: 'uv' | 'conda';
   restartPolicy?: Partial<RestartPolicy>;
+  /**
+   * `confirm`: building an environment that is not cached yet needs consent; the notebook stops
+   * at `awaiting_env_build` (`nextAction.kind: 'approve_env_build'`) until
+   * `manageDependencies(id, { apply: 'sync' })`. Default `auto`: builds start at once.
+   */
+  envBuilds?: 'auto' | 'confirm';
   /** This runtime's id in `describe()`; default `embedded`. */
   id?: string;
   /** Recorded in the trust audit log for approvals made through this runtime. */
@@ -106,7 +112,6 @@ export interface Runtime extends RuntimeApi {
 }
 
 const DEFAULT_POOL = { envs: 1, kernels: 1 };
-const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
 
 function realDir(path: string, mode?: number): string {
   mkdirSync(path, { recursive: true, ...(mode === undefined ? {} : { mode }) });
@@ -206,6 +211,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       env,
       preferredManager: options.preferredManager ?? 'uv',
       restartPolicy: { ...DEFAULT_RESTART_POLICY, ...(options.restartPolicy ?? {}) },
+      envBuilds: options.envBuilds ?? 'auto',
       actor: options.actor ?? 'runyard-runtime',
       now: () => clock().getTime(),
     });

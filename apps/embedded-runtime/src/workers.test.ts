@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import { type RuntimeEvent, WorkerInfoSchema } from '@runyard/runtime-registry';
@@ -55,8 +55,23 @@ function bundle(revision = 1) {
         grants: [],
       },
       {
+        selector: { kind: 'named', value: 'crasher' },
+        worker: { kind: 'command', argv: ['node', '-e', 'process.exit(3)', MARKER] },
+        grants: [],
+      },
+      {
+        selector: { kind: 'named', value: 'ghost-command' },
+        worker: { kind: 'command', argv: [`runyard-no-such-command-${MARKER}`] },
+        grants: [],
+      },
+      {
         selector: { kind: 'named', value: 'lost' },
         worker: { kind: 'command', argv: ['node', '-e', '', MARKER], cwd: 'missing-dir' },
+        grants: [],
+      },
+      {
+        selector: { kind: 'named', value: 'escaper' },
+        worker: { kind: 'command', argv: ['node', '-e', '', MARKER], cwd: 'linked-out' },
         grants: [],
       },
     ],
@@ -215,6 +230,8 @@ describe('command workers', () => {
   });
 
   it('refuses requests without the bundle, unknown profiles and a cwd outside the workspace', async () => {
+    mkdirSync(join(dirs.root, 'elsewhere'), { recursive: true });
+    symlinkSync(join(dirs.root, 'elsewhere'), join(dirs.workspaceRoot, 'linked-out'));
     const sealed = bundle();
     const ref = { id: sealed.metadata.id, digest: sealed.metadata.digest };
     const cases: [unknown, string][] = [
@@ -228,12 +245,58 @@ describe('command workers', () => {
         'invalid_profile_selector',
       ],
       [{ profile: { kind: 'named', value: 'lost' }, configBundle: ref }, 'invalid_request'],
+      // A cwd inside the workspace by name but a symlink to elsewhere.
+      [
+        { profile: { kind: 'named', value: 'escaper' }, configBundle: ref },
+        'path_outside_workspace',
+      ],
       [{ profile: { kind: 'named', value: 'echoer' }, extra: 1 }, 'invalid_worker_request'],
     ];
     for (const [request, code] of cases) {
       const error = await runtime.createWorker(request).catch((e: unknown) => e);
       expect((error as { code: string }).code, code).toBe(code);
+      expect((error as Error).message).not.toContain(dirs.root);
     }
+    expect(await runtime.listWorkers()).not.toContainEqual(
+      expect.objectContaining({ profile: { kind: 'named', value: 'escaper' } }),
+    );
+  });
+
+  it('a worker that exits non-zero or whose program is missing is failed with a reason', async () => {
+    const sealed = bundle();
+    await runtime.storeBundle(sealed);
+    const ref = { id: sealed.metadata.id, digest: sealed.metadata.digest };
+    const crashed = await runtime.createWorker({
+      profile: { kind: 'named', value: 'crasher' },
+      configBundle: ref,
+    });
+    const missing = await runtime.createWorker({
+      profile: { kind: 'named', value: 'ghost-command' },
+      configBundle: ref,
+    });
+    const settled = async (workerId: string) => {
+      await until(async () => {
+        const { state } = await runtime.getWorker(workerId);
+        return state === 'failed' || state === 'stopped';
+      });
+      return runtime.getWorker(workerId);
+    };
+    expect(WorkerInfoSchema.parse(await settled(crashed.workerId))).toMatchObject({
+      state: 'failed',
+      reason: 'exited with code 3',
+      exitCode: 3,
+    });
+    expect(await settled(missing.workerId)).toMatchObject({
+      state: 'failed',
+      reason: 'command_not_found',
+    });
+    const failures = events.filter(
+      (e) =>
+        e.type === 'worker_state' &&
+        e.worker.state === 'failed' &&
+        [crashed.workerId, missing.workerId].includes(e.worker.workerId),
+    );
+    expect(failures).toHaveLength(2);
   });
 
   it('stops a long-running worker, and close() leaves no process behind', async () => {
