@@ -394,7 +394,10 @@ export class KernelClient {
     if (!execution.reply || !execution.idle) return;
     const barrier = execution.barrier;
     if (barrier && !(barrier.reply && barrier.idle)) return;
-    const trailing = barrier ? execution.activity > barrier.activityAtStart : true;
+    // ipykernel publishes every output before the `idle` on the same iopub socket, so its
+    // executes need no settle round (and no extra busy/idle pair on iopub).
+    const ordered = this.info?.implementation === 'ipython';
+    const trailing = barrier ? execution.activity > barrier.activityAtStart : !ordered;
     if (trailing && execution.barrierRounds < MAX_SETTLE_ROUNDS && !this.closed) {
       this.startSettleRound(execution);
       return;
