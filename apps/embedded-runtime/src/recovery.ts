@@ -1,29 +1,6 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** Live processes of this user whose command line mentions `text` (Linux `/proc`; else none). */
-export function processesMentioning(text: string): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes(text)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
-    } catch {
-      // exited while we looked, or not ours to read
-    }
-  }
-  return found;
-}
+import { processesMentioning } from '@runyard/kernels';
 
 /**
  * After a crash: kernels of the previous run are still running with nobody to drive them (their

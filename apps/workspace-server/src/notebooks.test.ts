@@ -5,10 +5,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { buildTinyWheel } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { errorCode, type Harness, startHarness, TEST_TOKEN } from './test-support/harness.js';
-import { buildTinyWheel } from './test-support/wheels.js';
 
 let h: Harness;
 let mcp: Client;

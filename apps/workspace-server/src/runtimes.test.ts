@@ -3,7 +3,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealBundle } from '@runyard/config-bundles';
 import { createRuntime, type Runtime } from '@runyard/embedded-runtime';
+import { processesMentioning } from '@runyard/kernels';
 import { type RuntimeServer, startRuntimeServer } from '@runyard/runtime-registry/server';
+import { until } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   errorCode,
@@ -12,7 +14,6 @@ import {
   startHarness,
   tempDir,
 } from './test-support/harness.js';
-import { processesMentioning, until } from './test-support/processes.js';
 
 const REMOTE_TOKEN = 'remote-secret-token-0123456789';
 const WORKER_SECRET = 'worker-secret-value-0123456789';

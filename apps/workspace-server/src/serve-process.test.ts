@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { processesMentioning } from '@runyard/kernels';
+import { buildTinyWheel, until } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './test-support/cli.js';
 import { SYSTEM_PYTHON, tempDir } from './test-support/harness.js';
-import { processesMentioning, until } from './test-support/processes.js';
-import { buildTinyWheel } from './test-support/wheels.js';
 
 const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
 // tsx resolves the workspace packages from source through this app's tsconfig paths.

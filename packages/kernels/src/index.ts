@@ -98,7 +98,12 @@ export type {
   NotebookOutput,
   StreamOutput,
 } from './outputs.js';
-export { type ExitInfo, kernelEnvironment, ManagedProcess } from './process.js';
+export {
+  type ExitInfo,
+  kernelEnvironment,
+  ManagedProcess,
+  processesMentioning,
+} from './process.js';
 export {
   type BasePython,
   defaultPythonCandidates,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 
 export interface ExitInfo {
@@ -254,4 +254,32 @@ export function runCommand(
       resolve({ code, signal, stdout, stderrTail: tail.snapshot() });
     });
   });
+}
+
+/**
+ * Live (non-zombie) processes of this user whose command line mentions `text` (Linux `/proc`;
+ * elsewhere none). A runtime finds the kernels of a crashed predecessor by their connection-file
+ * dir; test suites find every process they started by their temp root.
+ */
+export function processesMentioning(text: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.includes(text)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
+    } catch {
+      // exited while we looked, or not ours to read
+    }
+  }
+  return found;
 }

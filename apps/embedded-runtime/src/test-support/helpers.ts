@@ -1,14 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
+import { SYSTEM_PYTHON } from '@runyard/testing';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime.js';
 
-/** Debian's interpreter: has ipykernel, venv and pip (never rely on PATH luck). */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
-
-export { processesMentioning } from '../recovery.js';
+export { processesMentioning } from '@runyard/kernels';
+export { buildTinyWheel, SYSTEM_PYTHON, until } from '@runyard/testing';
 
 export function tempRoot(label: string): string {
   return mkdtempSync(join(tmpdir(), `runyard-runtime-${label}-`));
@@ -88,42 +86,6 @@ export function nextEvent(
       resolve(event);
     });
   });
-}
-
-/** Polls `check` until it returns true (bounded). */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** A minimal pure-Python wheel (zip + dist-info + RECORD) built by hand: no index needed. */
-export function buildTinyWheel(dir: string, name = 'tinypkg', version = '0.1.0'): string {
-  const script = `
-import base64, hashlib, sys, zipfile
-out, name, version = sys.argv[1], sys.argv[2], sys.argv[3]
-info = f"{name}-{version}.dist-info"
-files = {
-    f"{name}/__init__.py": "VALUE = 42\\n",
-    f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
-    f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: runyard-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
-}
-record = []
-for path, text in files.items():
-    data = text.encode()
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    record.append(f"{path},sha256={digest},{len(data)}")
-record.append(f"{info}/RECORD,,")
-files[f"{info}/RECORD"] = "\\n".join(record) + "\\n"
-with zipfile.ZipFile(out, "w") as z:
-    for path, text in files.items():
-        z.writestr(path, text)
-`;
-  const file = join(dir, `${name}-${version}-py3-none-any.whl`);
-  execFileSync(SYSTEM_PYTHON, ['-c', script, file, name, version]);
-  return file;
 }
 
 /** The text/plain of an execute result (e.g. `'2'`). */

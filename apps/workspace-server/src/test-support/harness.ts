@@ -1,13 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processesMentioning } from '@runyard/kernels';
+import { SYSTEM_PYTHON, until } from '@runyard/testing';
 import { loadServeConfig, type ServeConfig } from '../config.js';
 import type { RuntimeProvider } from '../runtimes.js';
 import { startWorkspaceServer, type WorkspaceServer } from '../server.js';
-import { processesMentioning, until } from './processes.js';
 
-/** Debian's interpreter: it has ipykernel, venv and pip (never rely on PATH luck). */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
+export { SYSTEM_PYTHON } from '@runyard/testing';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 

@@ -1,15 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { SYSTEM_PYTHON } from './harness.js';
 
-/** A minimal pure-Python wheel (zip + dist-info + RECORD) built by hand: no index needed. */
-export function buildTinyWheel(dir: string, name: string, version = '0.1.0'): string {
+/** Debian's interpreter: has ipykernel, venv and pip (never rely on PATH luck). */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/**
+ * Writes a minimal pure-Python wheel (zip + dist-info + RECORD, with a console script) by hand:
+ * offline installs need no index and no build tools. Importing it gives `VALUE = 42`; its
+ * console script `<name>` prints 42 (a relocated env breaks such scripts, which tests check).
+ */
+export function buildTinyWheel(dir: string, name = 'tinypkg', version = '0.1.0'): string {
   const script = `
 import base64, hashlib, sys, zipfile
 out, name, version = sys.argv[1], sys.argv[2], sys.argv[3]
 info = f"{name}-{version}.dist-info"
 files = {
-    f"{name}/__init__.py": "VALUE = 42\\n",
+    f"{name}/__init__.py": "VALUE = 42\\n\\ndef main():\\n    print(VALUE)\\n",
+    f"{info}/entry_points.txt": f"[console_scripts]\\n{name} = {name}:main\\n",
     f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
     f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: runyard-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
 }

@@ -1,0 +1,2 @@
+export { until } from './until.js';
+export { buildTinyWheel, SYSTEM_PYTHON } from './wheel.js';
