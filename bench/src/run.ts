@@ -9,8 +9,10 @@ import { machineInfo } from './machine.js';
 import { type Figure, printTable, type Skipped, writeResults } from './report.js';
 import type { Suite, SuiteContext } from './suite.js';
 import { floorSuite } from './suites/floor.js';
+import { kernelsSuite } from './suites/kernels.js';
+import { microSuite } from './suites/micro.js';
 
-const suites: Suite[] = [floorSuite];
+const suites: Suite[] = [floorSuite, kernelsSuite, microSuite];
 
 const { values } = parseArgs({
   allowPositionals: true,
@@ -21,6 +23,7 @@ const { values } = parseArgs({
 });
 
 const temps: string[] = [];
+const sharedResults = new Map<string, Promise<unknown>>();
 const ctx: SuiteContext = {
   smoke: values.smoke ?? false,
   runs: (full, smoke = 2) => (values.smoke ? smoke : full),
@@ -28,6 +31,14 @@ const ctx: SuiteContext = {
     const dir = mkdtempSync(join(tmpdir(), `runyard-bench-${label}-`));
     temps.push(dir);
     return dir;
+  },
+  shared<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    let result = sharedResults.get(key) as Promise<T> | undefined;
+    if (!result) {
+      result = compute();
+      sharedResults.set(key, result);
+    }
+    return result;
   },
 };
 
@@ -40,8 +51,10 @@ try {
     console.error(`running ${suite.name}${ctx.smoke ? ' (smoke)' : ''}...`);
     try {
       const result = await suite.run(ctx);
-      figures.push(...result.figures);
-      skipped.push(...result.skipped);
+      // Suites sharing a baseline each return its figures; the table shows them once.
+      for (const f of result.figures) if (!figures.includes(f)) figures.push(f);
+      for (const s of result.skipped)
+        if (!skipped.some((k) => k.suite === s.suite && k.reason === s.reason)) skipped.push(s);
     } catch (error) {
       failed = true;
       console.error(`suite ${suite.name} failed:`, error);
