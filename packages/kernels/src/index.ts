@@ -69,9 +69,11 @@ export {
 } from './errors.js';
 export {
   createKernelPool,
+  IPYTHON_WARMUP_CODE,
   type KernelPool,
   type KernelPoolEvent,
   type KernelPoolOptions,
+  warmIpythonKernel,
 } from './kernel-pool.js';
 export {
   findKernelspecs,
