@@ -89,14 +89,19 @@ export function normalizeName(ecosystem: Ecosystem, name: string): string {
   return ecosystem === 'pypi' ? normalizePackageName(name) : normalizeCondaName(name);
 }
 
+// Built once: zod v4 compiles each schema instance on first use, which costs far more than
+// the parse itself (a schema per call made a 50-package lookup take milliseconds).
+const PackageRefSchema = z.object({
+  ecosystem: EcosystemSchema,
+  name: z.string().min(1).max(MAX_PACKAGE_NAME_LENGTH),
+});
+
 /** Validates and normalises package references before they reach a store. */
 export function toPackageRefs(packages: readonly unknown[]): PackageRef[] {
   if (!Array.isArray(packages))
     throw new TrustError('trust_input_invalid', 'packages must be a list');
   return packages.map((value) => {
-    const parsed = z
-      .object({ ecosystem: EcosystemSchema, name: z.string().min(1).max(MAX_PACKAGE_NAME_LENGTH) })
-      .safeParse(value);
+    const parsed = PackageRefSchema.safeParse(value);
     if (!parsed.success) {
       throw new TrustError(
         'trust_input_invalid',

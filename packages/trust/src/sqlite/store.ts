@@ -8,7 +8,7 @@ import {
   toStoreError,
   writeTransaction,
 } from '@runyard/sqlite';
-import { and, asc, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { TrustError } from '../errors.js';
 import {
@@ -42,8 +42,6 @@ export interface SqliteTrustStore extends TrustStore {
   /** Closes the connection if this store opened it; a shared connection stays open. */
   close(): void;
 }
-
-const CHUNK = 400;
 
 function toTrustStoreError(error: unknown, db?: SqliteDatabase): unknown {
   if (error instanceof TrustError) return error;
@@ -81,12 +79,6 @@ function guarded<T>(db: SqliteDatabase | undefined, fn: () => T): T {
   }
 }
 
-function chunks<T>(items: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
-  return out;
-}
-
 type PackageRow = typeof trustedPackages.$inferSelect;
 type AuditRow = typeof trustAudit.$inferSelect;
 
@@ -109,6 +101,25 @@ const toAudit = (row: AuditRow): AuditEntry => ({
   notebookPath: row.notebookPath,
 });
 
+/**
+ * Prepared once per store: the names go in as one JSON array parameter, so one statement
+ * serves any count and SQLite still looks each name up in the primary-key index. Building and
+ * preparing a query per call cost several times the lookup itself.
+ */
+function buildFindQuery(orm: BetterSQLite3Database) {
+  return orm
+    .select()
+    .from(trustedPackages)
+    .where(
+      and(
+        eq(trustedPackages.ecosystem, sql.placeholder('ecosystem')),
+        sql`${trustedPackages.name} in (select value from json_each(${sql.placeholder('names')}))`,
+      ),
+    )
+    .prepare();
+}
+type FindQuery = ReturnType<typeof buildFindQuery>;
+
 class SqliteStore implements SqliteTrustStore {
   readonly db: SqliteDatabase;
   readonly #orm: BetterSQLite3Database;
@@ -122,20 +133,16 @@ class SqliteStore implements SqliteTrustStore {
     this.#now = now;
   }
 
+  #findQuery: FindQuery | undefined;
+
   #find(refs: readonly PackageRef[]): TrustedPackage[] {
     const found: TrustedPackage[] = [];
     for (const ecosystem of ['pypi', 'conda'] as const) {
       const names = [...new Set(refs.filter((r) => r.ecosystem === ecosystem).map((r) => r.name))];
-      for (const chunk of chunks(names)) {
-        const rows = this.#orm
-          .select()
-          .from(trustedPackages)
-          .where(
-            and(eq(trustedPackages.ecosystem, ecosystem), inArray(trustedPackages.name, chunk)),
-          )
-          .all();
-        found.push(...rows.map(toTrusted));
-      }
+      if (names.length === 0) continue;
+      this.#findQuery ??= buildFindQuery(this.#orm);
+      const rows = this.#findQuery.all({ ecosystem, names: JSON.stringify(names) });
+      for (const row of rows) found.push(toTrusted(row));
     }
     return found;
   }
