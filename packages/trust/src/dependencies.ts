@@ -35,10 +35,15 @@ export interface NotebookDependencies {
 /** Separates these signatures from any other HMAC made with the same key. */
 const PAYLOAD_SCOPE = 'runyard.notebook-dependencies.v1';
 
-function byJson(a: unknown, b: unknown): number {
-  const left = canonicalize(a) ?? '';
-  const right = canonicalize(b) ?? '';
-  return left < right ? -1 : left > right ? 1 : 0;
+/**
+ * Sorts by canonical JSON, serialising each entry once (a comparator that serialised both
+ * sides made sorting 50 dependencies cost most of evaluateTrust).
+ */
+function sortByJson<T>(entries: T[]): T[] {
+  return entries
+    .map((entry) => ({ entry, key: canonicalize(entry) ?? '' }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ entry }) => entry);
 }
 
 function canonicalPypi(spec: string): { entry: Record<string, unknown>; origin: DependencyOrigin } {
@@ -137,7 +142,7 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       });
       payload.uv = {
         ...otherKeys(uv),
-        ...(uv.dependencies ? { dependencies: entries.sort(byJson) } : {}),
+        ...(uv.dependencies ? { dependencies: sortByJson(entries) } : {}),
       };
     }
     if (conda) {
@@ -148,7 +153,7 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       });
       payload.conda = {
         ...otherKeys(conda),
-        ...(conda.dependencies ? { dependencies: entries.sort(byJson) } : {}),
+        ...(conda.dependencies ? { dependencies: sortByJson(entries) } : {}),
       };
     }
     let text: string | undefined;
@@ -205,7 +210,7 @@ export function readProjectDependencies(dependencies: readonly unknown[]): {
       throw toTrustError(error);
     }
   }
-  return { dependencies: out, entries: entries.sort(byJson) };
+  return { dependencies: out, entries: sortByJson(entries) };
 }
 
 /** Combines the notebook's fingerprint with project-file dependencies, when there are any. */
