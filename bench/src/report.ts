@@ -75,7 +75,11 @@ export function printTable(figures: Figure[], skipped: Skipped[]): void {
     `${format(f.summary.median)} ${f.unit}`,
     `${format(f.summary.min)}–${format(f.summary.max)}`,
     String(f.summary.n),
-    f.ratio === undefined ? '' : `${format(f.ratio)}× ${f.baseline}`,
+    f.ratio === undefined
+      ? ''
+      : f.ratio < 1
+        ? `${format(1 / f.ratio)}× faster than ${f.baseline}`
+        : `${format(f.ratio)}× ${f.baseline}`,
     f.target ? `${f.target.of} ${f.target.op} ${f.target.value}: ${f.met ? 'met' : 'MISSED'}` : '',
   ]);
   const header = ['suite', 'figure', 'median', 'min–max', 'n', 'vs baseline', 'target'];

@@ -7,17 +7,17 @@ import {
   createKernelPool,
   type EnvBuilderOptions,
   type EnvCache,
-  type ExecuteResult,
   ipykernelArgv,
   type KernelClient,
   launchKernel,
 } from '@runyard/kernels';
 import {
+  expectTwo,
   FLOOR,
   JUPYTER_FIRST,
   JUPYTER_START,
   KERNEL_ENV,
-  kernelStartBaselines,
+  kernelStarts,
   STRICT_FLOOR,
 } from '../baselines/kernel-start.js';
 import { SYSTEM_PYTHON } from '../machine.js';
@@ -27,48 +27,6 @@ import type { Suite, SuiteContext } from '../suite.js';
 import { buildTinyWheel } from '../wheel.js';
 
 const SUITE = 'kernels';
-
-/** A benchmark that measured a wrong answer measured nothing. */
-function expectTwo(result: ExecuteResult): void {
-  const output = result.outputs.find((o) => o.output_type === 'execute_result');
-  const text = output && 'data' in output ? output.data['text/plain'] : undefined;
-  if (result.status !== 'ok' || text !== '2') {
-    throw new Error(`1+1 did not give 2: ${JSON.stringify(result)}`);
-  }
-}
-
-interface ColdSamples {
-  ready: number[];
-  first: number[];
-}
-
-async function cold(ctx: SuiteContext, runtimeDir: string): Promise<ColdSamples> {
-  const ready: number[] = [];
-  const first: number[] = [];
-  const runs = ctx.runs(15, 2);
-  // One unrecorded launch: loading zeromq's native module is not a kernel start.
-  for (let i = -1; i < runs; i++) {
-    const start = performance.now();
-    const client = await launchKernel({
-      argv: ipykernelArgv(SYSTEM_PYTHON),
-      env: KERNEL_ENV,
-      runtimeDir,
-    });
-    const readyAt = performance.now();
-    try {
-      const result = await client.execute('1+1');
-      const firstAt = performance.now();
-      expectTwo(result);
-      if (i >= 0) {
-        ready.push(readyAt - start);
-        first.push(firstAt - start);
-      }
-    } finally {
-      await client.shutdown();
-    }
-  }
-  return { ready, first };
-}
 
 async function warm(ctx: SuiteContext, runtimeDir: string): Promise<number[]> {
   const pool = createKernelPool({
@@ -184,16 +142,17 @@ async function envCache(ctx: SuiteContext, root: string): Promise<Figure[]> {
 export const kernelsSuite: Suite = {
   name: SUITE,
   async run(ctx) {
-    const baselines = await kernelStartBaselines(ctx);
+    const baselines = await kernelStarts(ctx);
     const root = ctx.tempDir('kernels');
     const runtimeDir = join(root, 'runtime');
     const figures: Figure[] = [...baselines.figures];
     try {
-      const coldSamples = await cold(ctx, runtimeDir);
+      const coldSamples = baselines.cold;
       const warmSamples = await warm(ctx, runtimeDir);
       const ready = (name: string, note: string) =>
         figure(SUITE, name, 'ms', coldSamples.ready, { note });
-      const coldNote = 'launchKernel on /usr/bin/python3: spawn → kernel_info_reply + iopub live';
+      const coldNote =
+        'launchKernel on /usr/bin/python3: spawn → kernel_info_reply + iopub live; measured in rounds with the baselines';
       figures.push(
         compare(ready('cold → ready', coldNote), baselines.get(FLOOR), {
           of: 'ratio',
