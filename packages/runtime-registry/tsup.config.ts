@@ -1,3 +1,3 @@
 import { defineRunyardBuild } from '../../tsup.shared.ts';
 
-export default defineRunyardBuild({ index: 'src/index.ts' });
+export default defineRunyardBuild({ index: 'src/index.ts', 'server/index': 'src/server/index.ts' });

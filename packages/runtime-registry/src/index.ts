@@ -53,4 +53,15 @@ export {
   type WorkerState,
   WorkerStateSchema,
 } from './contract.js';
+export { EmbeddedRuntimeHost, type EmbeddedRuntimeHostOptions } from './embedded-host.js';
 export { RuntimeError, RuntimeErrorCode, runtimeErrorStatus } from './errors.js';
+export { EVENTS_READY_MESSAGE } from './events-wire.js';
+export { pathSegment } from './path-segment.js';
+export { type RegistryTimers, RuntimeRegistry, type RuntimeRegistryOptions } from './registry.js';
+export {
+  isKnownErrorCode,
+  KERNEL_ERROR_CODES,
+  remoteErrorMessage,
+  sanitiseRemoteError,
+} from './remote-errors.js';
+export { RemoteRuntimeHost, type RemoteRuntimeHostOptions } from './remote-host.js';

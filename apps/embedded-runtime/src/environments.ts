@@ -1,0 +1,258 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ResolvedEnvironment } from '@runyard/env-detection';
+import {
+  type BasePython,
+  createEnvBuilder,
+  createEnvCache,
+  createEnvPool,
+  createKernelPool,
+  type EnvBuilder,
+  type EnvCache,
+  type EnvPool,
+  type EnvProgress,
+  type Isolation,
+  ipykernelArgv,
+  type KernelClient,
+  KernelError,
+  type KernelPool,
+  launchKernel,
+  type Wheelhouse,
+} from '@runyard/kernels';
+
+/** An environment a kernel runs in. `exclusive` envs belong to one notebook and die with it. */
+export interface PreparedEnv {
+  prefix: string;
+  python: string;
+  exclusive: boolean;
+}
+
+export interface EnvironmentOptions {
+  cacheDir: string;
+  basePython: BasePython;
+  isolation: Isolation;
+  wheelhouse: Wheelhouse | undefined;
+  /** Environment of build tools and kernels. */
+  env: NodeJS.ProcessEnv;
+  runtimeDir: string;
+  pool: { envs: number; kernels: number };
+  workspaceRoot: string;
+}
+
+export interface PoolCounters {
+  envFailures: number;
+  kernelFailures: number;
+  kernelWarming: boolean;
+}
+
+/**
+ * Where kernels' environments come from: the content-hash cache for declared dependencies, the
+ * prewarmed pools for notebooks that declare none, and fresh exclusive envs otherwise.
+ */
+export class Environments {
+  readonly venvBuilder: EnvBuilder;
+  private readonly venvCache: EnvCache;
+  private condaCache: EnvCache | undefined;
+  readonly envPool: EnvPool | undefined;
+  readonly kernelPool: KernelPool | undefined;
+  /** The env each pooled kernel runs in, so a claimed kernel hands its env to the notebook. */
+  private readonly kernelEnvs = new WeakMap<KernelClient, PreparedEnv>();
+  readonly counters: PoolCounters = { envFailures: 0, kernelFailures: 0, kernelWarming: false };
+  private readonly claimedDir: string;
+  readonly envPoolSize: number;
+  readonly kernelPoolSize: number;
+
+  constructor(private readonly options: EnvironmentOptions) {
+    this.claimedDir = join(options.cacheDir, 'claimed');
+    this.envPoolSize = options.pool.envs;
+    this.kernelPoolSize = options.pool.kernels;
+    this.venvBuilder = createEnvBuilder({
+      kind: 'venv',
+      basePython: options.basePython.python,
+      baseHasIpykernel: options.basePython.hasIpykernel,
+      isolation: options.isolation,
+      env: options.env,
+      ...(options.wheelhouse ? { wheelhouse: options.wheelhouse } : {}),
+    });
+    this.venvCache = createEnvCache({ cacheDir: options.cacheDir, builder: this.venvBuilder });
+    if (options.pool.envs > 0) {
+      this.envPool = createEnvPool({
+        poolDir: join(options.cacheDir, 'pool'),
+        builders: [this.venvBuilder],
+        size: options.pool.envs,
+        onEvent: (event) => {
+          if (event.type === 'build_failed') this.counters.envFailures++;
+        },
+      });
+    }
+    if (options.pool.kernels > 0) {
+      this.kernelPool = createKernelPool({
+        size: options.pool.kernels,
+        launch: (signal) => this.launchPooled(signal),
+        onEvent: (event) => {
+          if (event.type === 'launch_failed') this.counters.kernelFailures++;
+        },
+      });
+    }
+  }
+
+  /** Removes what a previous run left: claimed envs nobody owns and half-built cache entries. */
+  cleanLeftovers(): void {
+    rmSync(this.claimedDir, { recursive: true, force: true });
+    const envsDir = this.venvCache.envsDir;
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(envsDir);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      if (name.startsWith('.tmp-') || name.startsWith('.trash-'))
+        rmSync(join(envsDir, name), { recursive: true, force: true });
+    }
+  }
+
+  start(): void {
+    this.envPool?.start();
+    this.kernelPool?.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.kernelPool?.stop(), this.envPool?.stop()]);
+  }
+
+  /** Launches a kernel on an env; the caller owns both. */
+  launch(env: PreparedEnv, options: { cwd: string; signal?: AbortSignal }): Promise<KernelClient> {
+    return launchKernel({
+      argv: ipykernelArgv(env.python),
+      cwd: options.cwd,
+      env: this.options.env,
+      runtimeDir: this.options.runtimeDir,
+      kernelName: 'python3',
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  private async launchPooled(signal: AbortSignal): Promise<KernelClient> {
+    this.counters.kernelWarming = true;
+    try {
+      const env = await this.exclusiveEnv({ signal });
+      try {
+        const client = await this.launch(env, { cwd: this.options.workspaceRoot, signal });
+        this.kernelEnvs.set(client, env);
+        // A pooled kernel discarded by the pool (dead, too old) takes its env with it.
+        client.on('status', (status) => {
+          if (status === 'dead' && !this.claimed.has(client)) this.discard(env);
+        });
+        return client;
+      } catch (error) {
+        this.discard(env);
+        throw error;
+      }
+    } finally {
+      this.counters.kernelWarming = false;
+    }
+  }
+
+  private readonly claimed = new WeakSet<KernelClient>();
+
+  /** A warm kernel on a base-only env, or undefined when the kernel pool is off or empty. */
+  async claimKernel(): Promise<{ client: KernelClient; env: PreparedEnv } | undefined> {
+    if (!this.kernelPool || this.kernelPool.ready === 0) return undefined;
+    const client = await this.kernelPool.claim();
+    this.claimed.add(client);
+    const env = this.kernelEnvs.get(client);
+    if (!env) {
+      await client.shutdown().catch(() => undefined);
+      return undefined;
+    }
+    return { client, env };
+  }
+
+  /** A base-only env for one notebook: a prewarmed one when available, else a fresh venv. */
+  async exclusiveEnv(options: {
+    signal?: AbortSignal;
+    onProgress?: (event: EnvProgress) => void;
+  }): Promise<PreparedEnv> {
+    mkdirSync(this.claimedDir, { recursive: true });
+    const into = join(this.claimedDir, randomUUID());
+    const pooled = this.envPool?.claim({ manager: 'venv', into });
+    if (pooled) return { prefix: pooled.prefix, python: pooled.python, exclusive: true };
+    const built = await this.venvBuilder.build({
+      prefix: into,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { prefix: built.prefix, python: built.python, exclusive: true };
+  }
+
+  /** The env for a resolved notebook environment with dependencies (cache hit or build). */
+  async cachedEnv(
+    resolved: ResolvedEnvironment,
+    options: {
+      notebookDir: string;
+      signal?: AbortSignal;
+      onProgress?: (event: EnvProgress) => void;
+    },
+  ): Promise<{ env: PreparedEnv; hit: boolean }> {
+    const envHash = resolved.envHash;
+    if (!envHash) throw new KernelError('env_build_failed', 'The environment has no hash');
+    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
+    const cache = conda ? this.conda() : this.venvCache;
+    const { entry, hit } = await cache.get(envHash, {
+      dependencies: resolved.dependencies.map((dep) => dep.spec),
+      ...(conda && resolved.channels.length > 0 ? { channels: resolved.channels } : {}),
+      ...(resolved.source === 'conda:env_yml' && resolved.projectFile
+        ? { environmentYml: resolve(options.notebookDir, resolved.projectFile) }
+        : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { env: { prefix: entry.prefix, python: entry.python, exclusive: false }, hit };
+  }
+
+  private conda(): EnvCache {
+    if (!this.condaCache) {
+      const builder = createEnvBuilder({ kind: 'conda', env: this.options.env });
+      this.condaCache = createEnvCache({ cacheDir: join(this.options.cacheDir, 'conda'), builder });
+    }
+    return this.condaCache;
+  }
+
+  /** Installs packages into an env in place (for `apply: 'sync'` on an exclusive env). */
+  install(env: PreparedEnv, specs: readonly string[]): Promise<void> {
+    const args = ['-m', 'pip', 'install'];
+    const wheelhouse = this.options.wheelhouse;
+    if (wheelhouse) {
+      if (wheelhouse.noIndex !== false) args.push('--no-index');
+      for (const dir of wheelhouse.findLinks) args.push('--find-links', dir);
+    }
+    return new Promise((resolvePromise, reject) => {
+      execFile(
+        env.python,
+        [...args, ...specs],
+        {
+          env: { ...this.options.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+          maxBuffer: 8 * 1024 * 1024,
+        },
+        (error, _stdout, stderr) => {
+          if (!error) {
+            resolvePromise();
+            return;
+          }
+          reject(
+            new KernelError('env_build_failed', 'Installing the dependencies failed', {
+              details: { stderrTail: stderr.split('\n').slice(-20) },
+            }),
+          );
+        },
+      );
+    });
+  }
+
+  discard(env: PreparedEnv): void {
+    if (env.exclusive) rmSync(env.prefix, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,367 @@
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeError, type RuntimeEvent, RuntimeInfoSchema } from '@runyard/runtime-registry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from './runtime.js';
+import {
+  buildTinyWheel,
+  type Dirs,
+  dirsUnder,
+  nextEvent,
+  plainResult,
+  processesMentioning,
+  removeRoot,
+  runtimeFor,
+  tempRoot,
+  until,
+} from './test-support/helpers.js';
+
+// One runtime (with a one-kernel warm pool) shared by every scenario: kernels are the expensive
+// part on a two-core machine.
+let dirs: Dirs;
+let runtime: Runtime;
+const events: RuntimeEvent[] = [];
+
+beforeAll(async () => {
+  dirs = dirsUnder(tempRoot('notebooks'));
+  buildTinyWheel(dirs.wheelhouse);
+  buildTinyWheel(dirs.wheelhouse, 'syncpkg');
+  runtime = await runtimeFor(dirs, {
+    pool: { envs: 0, kernels: 1 },
+    restartPolicy: { maxRestarts: 1 },
+  });
+  runtime.subscribe((event) => events.push(event));
+});
+
+afterAll(async () => {
+  await runtime?.close();
+  // Every kernel's connection file lives under the temp root, so this finds all of them.
+  await until(() => processesMentioning(dirs.root).length === 0, 5000);
+  removeRoot(dirs.root);
+});
+
+async function execute(notebookId: string, code: string) {
+  return runtime.execute(notebookId, { code });
+}
+
+/** A notebook as a browser download would have it: cells, outputs, deps nobody here approved. */
+function downloadedNotebook(dependencies: string[]): string {
+  return `${JSON.stringify(
+    {
+      cells: [
+        {
+          cell_type: 'code',
+          execution_count: 3,
+          id: 'c1',
+          metadata: { scrolled: true },
+          outputs: [
+            {
+              data: { 'text/plain': ['2'] },
+              execution_count: 3,
+              metadata: {},
+              output_type: 'execute_result',
+            },
+          ],
+          source: ['1 + 1'],
+        },
+      ],
+      metadata: {
+        kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' },
+        uv: { dependencies },
+        vendor_extension: { keep: ['me', 1] },
+      },
+      nbformat: 4,
+      nbformat_minor: 5,
+    },
+    null,
+    1,
+  )}\n`;
+}
+
+describe('trust scenarios end to end', () => {
+  it('create with dependencies: the call is consent, the notebook runs', async () => {
+    const info = await runtime.createNotebook({ path: 'fresh.ipynb', dependencies: ['packaging'] });
+    expect(RuntimeInfoSchema.parse(info)).toEqual(info);
+    expect(info.lifecycle).toBe('idle');
+    expect(info.trust).toMatchObject({ status: 'trusted', needsApproval: false, untrusted: [] });
+    expect(info.envSource).toBe('uv:inline');
+    expect(info.envHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(info.nextAction).toBeUndefined();
+    const result = await execute(info.notebookId, '1+1');
+    expect(result.status).toBe('ok');
+    expect(plainResult(result)).toBe('2');
+    // The file is a real nbformat notebook carrying the dependency.
+    const written = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'fresh.ipynb'), 'utf8'));
+    expect(written.metadata.uv.dependencies).toEqual(['packaging']);
+    expect(events.some((e) => e.type === 'env_progress' && e.notebookId === info.notebookId)).toBe(
+      true,
+    );
+  });
+
+  it('interrupts a running cell, and a timed-out execute is a typed error', async () => {
+    const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'fresh.ipynb');
+    if (!info) throw new Error('missing notebook');
+    const busy = nextEvent(
+      runtime,
+      (e) =>
+        e.type === 'lifecycle' && e.notebookId === info.notebookId && e.info.lifecycle === 'busy',
+    );
+    const running = execute(info.notebookId, 'import time; time.sleep(30)');
+    await busy;
+    await runtime.interrupt(info.notebookId);
+    const interrupted = await running;
+    expect(interrupted.status).toBe('error');
+    expect(
+      interrupted.outputs.some((o) => o.output_type === 'error' && o.ename === 'KeyboardInterrupt'),
+    ).toBe(true);
+    const slow = await runtime
+      .execute(info.notebookId, { code: 'import time; time.sleep(30)', timeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect((slow as RuntimeError).code).toBe('execution_timeout');
+    expect(plainResult(await execute(info.notebookId, '3*3'))).toBe('9');
+    const invalid = await runtime
+      .execute(info.notebookId, { code: 1 } as unknown as { code: string })
+      .catch((e: unknown) => e);
+    expect((invalid as RuntimeError).code).toBe('invalid_request');
+    const unknown = await execute('nope', '1').catch((e: unknown) => e);
+    expect((unknown as RuntimeError).code).toBe('notebook_not_found');
+  });
+
+  it('create with no dependencies: no_dependencies, served by the warm kernel pool', async () => {
+    await until(async () => (await runtime.pool()).kernelPool.ready === 1);
+    mkdirSync(join(dirs.workspaceRoot, 'sub'));
+    const info = await runtime.createNotebook({ path: 'sub/empty.ipynb' });
+    expect(info.trust.status).toBe('no_dependencies');
+    expect(info.lifecycle).toBe('idle');
+    expect(info.envSource).toBe('uv:prewarmed');
+    const where = await execute(
+      info.notebookId,
+      'import os, sys; (os.getcwd(), "claimed" in sys.prefix)',
+    );
+    expect(plainResult(where)).toBe(`('${join(dirs.workspaceRoot, 'sub')}', True)`);
+  });
+
+  it("apply 'sync' installs into a notebook's own env while the kernel keeps its state", async () => {
+    const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'sub/empty.ipynb');
+    if (!info) throw new Error('missing notebook');
+    await execute(info.notebookId, 'state = "kept"');
+    const pid = plainResult(await execute(info.notebookId, 'import os; os.getpid()'));
+    // Approving (the fingerprint of what was seen) and naming a package in one call.
+    const synced = await runtime.manageDependencies(info.notebookId, {
+      add: ['syncpkg'],
+      trust: true,
+      fingerprint: info.trust.fingerprint,
+      apply: 'sync',
+    });
+    expect(synced.trust.status).toBe('trusted');
+    expect(synced.envSource).toBe('uv:inline');
+    const after = await execute(
+      info.notebookId,
+      'import syncpkg, os; (syncpkg.VALUE, state, os.getpid())',
+    );
+    expect(plainResult(after)).toBe(`(42, 'kept', ${pid})`);
+  });
+
+  it('open of a downloaded notebook stops at awaiting_trust until manageDependencies approves', async () => {
+    writeFileSync(join(dirs.workspaceRoot, 'downloaded.ipynb'), downloadedNotebook(['tinypkg']));
+    const info = await runtime.openNotebook('downloaded.ipynb');
+    expect(info.lifecycle).toBe('awaiting_trust');
+    expect(info.kernelStatus).toBeNull();
+    expect(info.trust).toMatchObject({ status: 'untrusted', needsApproval: true });
+    expect(info.trust.untrusted).toEqual([{ ecosystem: 'pypi', name: 'tinypkg', spec: 'tinypkg' }]);
+    expect(info.nextAction).toMatchObject({
+      kind: 'approve_dependencies',
+      mcp: {
+        tool: 'manage_dependencies',
+        arguments: {
+          notebook_id: info.notebookId,
+          trust: true,
+          fingerprint: info.trust.fingerprint,
+        },
+      },
+      http: { method: 'POST', body: { trust: true, fingerprint: info.trust.fingerprint } },
+    });
+
+    const refused = await execute(info.notebookId, '1+1').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RuntimeError);
+    expect((refused as RuntimeError).code).toBe('notebook_awaiting_trust');
+    expect((refused as RuntimeError).message).toContain('manageDependencies');
+
+    // A fingerprint for other dependencies is refused and approves nothing.
+    const stale = await runtime
+      .manageDependencies(info.notebookId, { trust: true, fingerprint: `sha256:${'0'.repeat(64)}` })
+      .catch((error: unknown) => error);
+    expect((stale as { code: string }).code).toBe('trust_fingerprint_mismatch');
+    expect((await runtime.getNotebook(info.notebookId)).lifecycle).toBe('awaiting_trust');
+
+    const approved = await runtime.manageDependencies(info.notebookId, {
+      trust: true,
+      fingerprint: info.trust.fingerprint,
+    });
+    expect(approved.lifecycle).toBe('idle');
+    expect(approved.trust.status).toBe('trusted');
+    expect(approved.nextAction).toBeUndefined();
+    const result = await execute(info.notebookId, 'import tinypkg; tinypkg.VALUE');
+    expect(plainResult(result)).toBe('42');
+    // The approval signed the file; cells and outputs are untouched.
+    const saved = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'downloaded.ipynb'), 'utf8'));
+    expect(saved.metadata.runyard.trust_signature).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(saved.cells).toEqual(JSON.parse(downloadedNotebook(['tinypkg'])).cells);
+  });
+
+  it('a create that restores an existing notebook grants nothing', async () => {
+    writeFileSync(join(dirs.workspaceRoot, 'restored.ipynb'), downloadedNotebook(['otherpkg']));
+    const info = await runtime.createNotebook({
+      path: 'restored.ipynb',
+      dependencies: ['otherpkg'],
+    });
+    expect(info.lifecycle).toBe('awaiting_trust');
+    expect(info.trust.untrusted.map((d) => d.name)).toEqual(['otherpkg']);
+    // Nothing was overwritten either.
+    expect(readFileSync(join(dirs.workspaceRoot, 'restored.ipynb'), 'utf8')).toBe(
+      downloadedNotebook(['otherpkg']),
+    );
+  });
+});
+
+describe('notebook paths are confined to the workspace', () => {
+  const outside = () => join(dirs.root, 'outside');
+
+  it.each([
+    ['a .. path', () => '../escape.ipynb'],
+    ['a nested .. path', () => 'sub/../../escape.ipynb'],
+    ['an absolute path elsewhere', () => join(outside(), 'abs.ipynb')],
+  ])('refuses %s', async (_label, path) => {
+    mkdirSync(outside(), { recursive: true });
+    for (const call of [
+      () => runtime.createNotebook({ path: path() }),
+      () => runtime.openNotebook(path()),
+    ]) {
+      const error = await call().catch((e: unknown) => e);
+      expect((error as RuntimeError).code).toBe('path_outside_workspace');
+      expect((error as Error).message).not.toContain(dirs.root);
+    }
+    expect(existsSync(join(dirs.root, 'escape.ipynb'))).toBe(false);
+    expect(existsSync(join(outside(), 'abs.ipynb'))).toBe(false);
+  });
+
+  it('refuses symlinks that leave the workspace (directory and file links)', async () => {
+    mkdirSync(outside(), { recursive: true });
+    writeFileSync(join(outside(), 'target.ipynb'), downloadedNotebook([]));
+    symlinkSync(outside(), join(dirs.workspaceRoot, 'linkdir'));
+    symlinkSync(join(outside(), 'target.ipynb'), join(dirs.workspaceRoot, 'link.ipynb'));
+    for (const path of ['linkdir/target.ipynb', 'link.ipynb', 'linkdir/new.ipynb']) {
+      const opened = await runtime.openNotebook(path).catch((e: unknown) => e);
+      expect((opened as RuntimeError).code).toBe('path_outside_workspace');
+      const created = await runtime.createNotebook({ path }).catch((e: unknown) => e);
+      expect((created as RuntimeError).code).toBe('path_outside_workspace');
+    }
+    expect(existsSync(join(outside(), 'new.ipynb'))).toBe(false);
+  });
+
+  it('accepts an absolute path inside the workspace and refuses other extensions', async () => {
+    writeFileSync(join(dirs.workspaceRoot, 'inside.ipynb'), downloadedNotebook(['otherpkg']));
+    const info = await runtime.openNotebook(join(dirs.workspaceRoot, 'inside.ipynb'));
+    expect(info.path).toBe('inside.ipynb');
+    const again = await runtime.openNotebook('./inside.ipynb');
+    expect(again.notebookId).toBe(info.notebookId);
+    const wrong = await runtime.openNotebook('notes.txt').catch((e: unknown) => e);
+    expect((wrong as RuntimeError).code).toBe('invalid_request');
+    const missing = await runtime.openNotebook('missing.ipynb').catch((e: unknown) => e);
+    expect((missing as RuntimeError).code).toBe('notebook_not_found');
+  });
+});
+
+describe('manageDependencies writes atomically and preserves everything else', () => {
+  it('splices the dependency edit into the original bytes', async () => {
+    // Python-written details JavaScript would re-serialise differently: 1.0, escapes, order.
+    const original =
+      '{\n "cells": [\n  {\n   "cell_type": "markdown",\n   "id": "m1",\n   "metadata": {"x": 1.0},\n   "source": ["caf\\u00e9 \\u2603 <b>"]\n  }\n ],\n "metadata": {\n  "zeta": 1.50,\n  "uv": {\n   "dependencies": [\n    "packaging"\n   ],\n   "extra-key": 2.0\n  },\n  "alpha": {"nested": [1e-05]}\n },\n "nbformat": 4,\n "nbformat_minor": 5\n}\n';
+    const file = join(dirs.workspaceRoot, 'edit.ipynb');
+    writeFileSync(file, original);
+    const info = await runtime.openNotebook('edit.ipynb');
+    expect(info.trust.status).toBe('trusted');
+    const edited = await runtime.manageDependencies(info.notebookId, { add: ['tinypkg'] });
+    const text = readFileSync(file, 'utf8');
+    const before = original.slice(0, original.indexOf('"dependencies"'));
+    const after = original.slice(original.indexOf('],\n   "extra-key"') + 1);
+    expect(text).toBe(`${before}"dependencies": [\n    "packaging",\n    "tinypkg"\n   ]${after}`);
+    // Approved earlier in this runtime (the downloaded-notebook scenario), so still runnable.
+    expect(edited.trust.status).toBe('trusted');
+    // No temp file is left beside it.
+    expect(readdirSync(dirs.workspaceRoot).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+
+    await runtime.manageDependencies(info.notebookId, { remove: ['TinyPkg'] });
+    expect(readFileSync(file, 'utf8')).toBe(
+      `${before}"dependencies": [\n    "packaging"\n   ]${after}`,
+    );
+  });
+
+  it('adds a section to a notebook without one, with its own indent', async () => {
+    const original =
+      '{\n  "cells": [],\n  "metadata": {\n    "kernelspec": {"name": "python3"}\n  },\n  "nbformat": 4,\n  "nbformat_minor": 5\n}';
+    const file = join(dirs.workspaceRoot, 'noindent.ipynb');
+    writeFileSync(file, original);
+    const info = await runtime.openNotebook('noindent.ipynb');
+    const edited = await runtime.manageDependencies(info.notebookId, { add: ['unknownpkg'] });
+    expect(readFileSync(file, 'utf8')).toBe(
+      '{\n  "cells": [],\n  "metadata": {\n    "kernelspec": {"name": "python3"},\n    "uv": {\n      "dependencies": [\n        "unknownpkg"\n      ]\n    }\n  },\n  "nbformat": 4,\n  "nbformat_minor": 5\n}',
+    );
+    // Adding a package is not approving it: the running kernel stays, approval is the way out.
+    expect(edited.trust.needsApproval).toBe(true);
+    expect(edited.nextAction?.kind).toBe('approve_dependencies');
+    const hostile = await runtime
+      .manageDependencies(info.notebookId, { add: ['x; rm -rf /'] })
+      .catch((e: unknown) => e);
+    expect((hostile as { code: string }).code).toBe('invalid_dependency');
+  });
+});
+
+describe('kernel death', () => {
+  it('sets error with a reason, restarts automatically, then stays in error past the limit', async () => {
+    const info = await runtime.createNotebook({ ephemeral: true });
+    const pidOf = async () =>
+      Number(plainResult(await execute(info.notebookId, 'import os; os.getpid()')));
+
+    const firstPid = await pidOf();
+    const died = nextEvent(
+      runtime,
+      (e) =>
+        e.type === 'lifecycle' && e.notebookId === info.notebookId && e.info.lifecycle === 'error',
+    );
+    process.kill(firstPid, 'SIGKILL');
+    const error = (await died) as Extract<RuntimeEvent, { type: 'lifecycle' }>;
+    expect(error.info.error?.reason).toBe('kernel_died');
+    expect(error.info.error?.details).toContain('SIGKILL');
+    expect(error.info.kernelStatus).toBe('dead');
+    await until(async () => (await runtime.getNotebook(info.notebookId)).lifecycle === 'idle');
+    const secondPid = await pidOf();
+    expect(secondPid).not.toBe(firstPid);
+
+    // restartPolicy.maxRestarts is 1 here: the second death is final.
+    process.kill(secondPid, 'SIGKILL');
+    await until(
+      async () =>
+        (await runtime.getNotebook(info.notebookId)).error?.reason === 'restart_limit_reached',
+    );
+    const stuck = await runtime.getNotebook(info.notebookId);
+    expect(stuck.lifecycle).toBe('error');
+    expect(stuck.nextAction?.kind).toBe('restart_kernel');
+    const notReady = await execute(info.notebookId, '1').catch((e: unknown) => e);
+    expect((notReady as RuntimeError).code).toBe('notebook_not_ready');
+
+    const restarted = await runtime.restart(info.notebookId);
+    expect(restarted.lifecycle).toBe('idle');
+    expect(restarted.error).toBeUndefined();
+    expect(plainResult(await execute(info.notebookId, '1+1'))).toBe('2');
+    const down = await runtime.shutdown(info.notebookId);
+    expect(down.lifecycle).toBe('shutdown');
+  });
+});

@@ -1,0 +1,19 @@
+// Starts a runtime with one running notebook, reports it, then waits to be SIGKILLed: the test
+// plays the part of a crash and checks what the next runtime finds.
+import { join } from 'node:path';
+import { createRuntime } from '../runtime.js';
+
+const [root, python] = process.argv.slice(2) as [string, string];
+const runtime = await createRuntime({
+  dataDir: join(root, 'data'),
+  cacheDir: join(root, 'cache'),
+  configDir: join(root, 'config'),
+  workspaceRoot: join(root, 'ws'),
+  python,
+  pool: { envs: 0, kernels: 0 },
+});
+const info = await runtime.createNotebook({ path: 'crash.ipynb' });
+process.stdout.write(
+  `${JSON.stringify({ notebookId: info.notebookId, lifecycle: info.lifecycle })}\n`,
+);
+setInterval(() => undefined, 60_000);
