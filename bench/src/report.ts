@@ -77,7 +77,7 @@ export function printTable(figures: Figure[], skipped: Skipped[]): void {
     String(f.summary.n),
     f.ratio === undefined
       ? ''
-      : f.ratio < 1
+      : f.ratio < 1 && f.unit !== 'req/s'
         ? `${format(1 / f.ratio)}× faster than ${f.baseline}`
         : `${format(f.ratio)}× ${f.baseline}`,
     f.target ? `${f.target.of} ${f.target.op} ${f.target.value}: ${f.met ? 'met' : 'MISSED'}` : '',

@@ -11,8 +11,9 @@ import type { Suite, SuiteContext } from './suite.js';
 import { floorSuite } from './suites/floor.js';
 import { kernelsSuite } from './suites/kernels.js';
 import { microSuite } from './suites/micro.js';
+import { serverSuite } from './suites/server.js';
 
-const suites: Suite[] = [floorSuite, kernelsSuite, microSuite];
+const suites: Suite[] = [floorSuite, kernelsSuite, microSuite, serverSuite];
 
 const { values } = parseArgs({
   allowPositionals: true,

@@ -65,7 +65,7 @@ async function timed(argv: string[]): Promise<number> {
 }
 
 /** A warm Python process running jupyter_client starts on request. */
-class JupyterStarter {
+export class JupyterStarter {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: Interface;
   private readonly pending: ((line: string) => void)[] = [];
@@ -154,7 +154,7 @@ async function measure(ctx: SuiteContext): Promise<KernelStarts> {
   const first: number[] = [];
   try {
     // Round -1 warms everything up (page cache, zeromq's native module, Python's imports).
-    for (let round = -1; round < ctx.runs(15, 2); round++) {
+    for (let round = ctx.smoke ? 0 : -1; round < ctx.runs(15, 1); round++) {
       const f = await timed(plain);
       const s = await timed(noTeardown);
       const r = await runyardCold(`${root}/runtime`);

@@ -38,7 +38,7 @@ async function warm(ctx: SuiteContext, runtimeDir: string): Promise<number[]> {
   const samples: number[] = [];
   const claimed: KernelClient[] = [];
   try {
-    for (let i = -1; i < ctx.runs(15, 2); i++) {
+    for (let i = -1; i < ctx.runs(15, 1); i++) {
       await pool.whenWarm();
       if (pool.ready < 1) throw new Error('the kernel pool could not warm a kernel');
       const start = performance.now();
@@ -65,7 +65,7 @@ async function cacheMissesAndHits(
   dependencies: string[],
 ): Promise<{ miss: number[]; hit: number[] }> {
   const miss: number[] = [];
-  const runs = ctx.runs(15, 2);
+  const runs = ctx.runs(15, 1);
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
     const { hit } = await cache.get(`${label}-${i}`, { dependencies });
