@@ -107,8 +107,11 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   else if (signature === 'invalid') status = 'signature_invalid';
   else status = 'untrusted';
 
-  const knownNames = new Set<string>(input.wellKnownPackages ?? WELL_KNOWN_PACKAGES);
+  // Known names only matter for dependencies off the allowlist: none, no list to build.
   const needsNames = all.some((dep) => !allowlisted.has(packageKey(dep)));
+  const knownNames = new Set<string>(
+    needsNames ? (input.wellKnownPackages ?? WELL_KNOWN_PACKAGES) : [],
+  );
   if (needsNames) for (const entry of input.store.listTrusted()) knownNames.add(entry.name);
   const warnings = collectWarnings({
     dependencies: all,

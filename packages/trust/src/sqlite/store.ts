@@ -8,7 +8,7 @@ import {
   toStoreError,
   writeTransaction,
 } from '@runyard/sqlite';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { TrustError } from '../errors.js';
 import {
@@ -102,23 +102,17 @@ const toAudit = (row: AuditRow): AuditEntry => ({
 });
 
 /**
- * Prepared once per store: the names go in as one JSON array parameter, so one statement
- * serves any count and SQLite still looks each name up in the primary-key index. Building and
- * preparing a query per call cost several times the lookup itself.
+ * The allowlist held in memory, valid while the connection's write count and SQLite's
+ * `data_version` (bumped by commits of any other connection) are both unchanged. Checking
+ * them is one small query, where a lookup of 50 names cost several hundred microseconds.
  */
-function buildFindQuery(orm: BetterSQLite3Database) {
-  return orm
-    .select()
-    .from(trustedPackages)
-    .where(
-      and(
-        eq(trustedPackages.ecosystem, sql.placeholder('ecosystem')),
-        sql`${trustedPackages.name} in (select value from json_each(${sql.placeholder('names')}))`,
-      ),
-    )
-    .prepare();
+interface Snapshot {
+  version: string;
+  byKey: ReadonlyMap<string, TrustedPackage>;
+  list: readonly TrustedPackage[];
 }
-type FindQuery = ReturnType<typeof buildFindQuery>;
+
+const refKey = (ecosystem: string, name: string) => `${ecosystem}\u0000${name}`;
 
 class SqliteStore implements SqliteTrustStore {
   readonly db: SqliteDatabase;
@@ -133,16 +127,45 @@ class SqliteStore implements SqliteTrustStore {
     this.#now = now;
   }
 
-  #findQuery: FindQuery | undefined;
+  #versionQuery: { get(): unknown } | undefined;
+  #snapshot: Snapshot | undefined;
+
+  /**
+   * Any write on this connection (to any table: a reload is cheap next to a stale answer)
+   * raises `total_changes()`; a commit by any other connection or process changes
+   * `data_version`. Either one drops the snapshot, so a revocation is seen at once.
+   */
+  #current(): Snapshot {
+    this.#versionQuery ??= this.db.prepare(
+      'select total_changes() as changes, data_version as version from pragma_data_version()',
+    );
+    const row = this.#versionQuery.get() as { changes: number; version: number };
+    const version = `${row.version}:${row.changes}`;
+    if (this.#snapshot?.version === version) return this.#snapshot;
+    const list = this.#orm
+      .select()
+      .from(trustedPackages)
+      .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
+      .all()
+      .map((row) => Object.freeze(toTrusted(row)));
+    const byKey = new Map(list.map((entry) => [refKey(entry.ecosystem, entry.name), entry]));
+    this.#snapshot = { version, byKey, list };
+    return this.#snapshot;
+  }
 
   #find(refs: readonly PackageRef[]): TrustedPackage[] {
+    const { byKey } = this.#current();
     const found: TrustedPackage[] = [];
+    const seen = new Set<string>();
     for (const ecosystem of ['pypi', 'conda'] as const) {
-      const names = [...new Set(refs.filter((r) => r.ecosystem === ecosystem).map((r) => r.name))];
-      if (names.length === 0) continue;
-      this.#findQuery ??= buildFindQuery(this.#orm);
-      const rows = this.#findQuery.all({ ecosystem, names: JSON.stringify(names) });
-      for (const row of rows) found.push(toTrusted(row));
+      for (const ref of refs) {
+        if (ref.ecosystem !== ecosystem) continue;
+        const key = refKey(ecosystem, ref.name);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const entry = byKey.get(key);
+        if (entry) found.push({ ...entry });
+      }
     }
     return found;
   }
@@ -153,14 +176,7 @@ class SqliteStore implements SqliteTrustStore {
   }
 
   listTrusted(): TrustedPackage[] {
-    return guarded(this.db, () =>
-      this.#orm
-        .select()
-        .from(trustedPackages)
-        .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
-        .all()
-        .map(toTrusted),
-    );
+    return guarded(this.db, () => this.#current().list.map((entry) => ({ ...entry })));
   }
 
   #audit(
