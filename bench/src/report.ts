@@ -93,7 +93,13 @@ export function printTable(figures: Figure[], skipped: Skipped[]): void {
 
 export function writeResults(
   dir: string,
-  payload: { machine: MachineInfo; smoke: boolean; figures: Figure[]; skipped: Skipped[] },
+  payload: {
+    machine: MachineInfo;
+    load: { before: number[]; after: number[]; durationS: number };
+    smoke: boolean;
+    figures: Figure[];
+    skipped: Skipped[];
+  },
 ): string {
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -1,7 +1,7 @@
 // `pnpm bench [--smoke] [--only <suite>]`: runs every benchmark in one process on one machine,
 // prints a table and writes bench/results/<timestamp>.json with the machine's description.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,9 @@ const ctx: SuiteContext = {
   },
 };
 
+// The machine is shared: the load around the run says how far to trust the figures.
+const loadBefore = loadavg();
+const started = Date.now();
 const figures: Figure[] = [];
 const skipped: Skipped[] = [];
 let failed = false;
@@ -66,8 +69,17 @@ try {
 }
 
 printTable(figures, skipped);
+const load = {
+  before: loadBefore,
+  after: loadavg(),
+  durationS: Math.round((Date.now() - started) / 1000),
+};
+console.log(
+  `\nload average (1/5/15 min) before: ${load.before.map((l) => l.toFixed(2)).join(' ')}, after: ${load.after.map((l) => l.toFixed(2)).join(' ')}; ${load.durationS} s`,
+);
 const file = writeResults(fileURLToPath(new URL('../results/', import.meta.url)), {
   machine: machineInfo(),
+  load,
   smoke: ctx.smoke,
   figures,
   skipped,

@@ -124,7 +124,10 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
     dependencies,
     untrusted,
     warnings,
-    fingerprint: combinedFingerprint(read.payload, project.entries),
+    fingerprint:
+      project.entries.length === 0
+        ? read.fingerprint
+        : combinedFingerprint(read.payload, project.entries),
     signature,
   };
 }

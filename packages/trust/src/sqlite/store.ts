@@ -127,7 +127,7 @@ class SqliteStore implements SqliteTrustStore {
     this.#now = now;
   }
 
-  #versionQuery: { get(): unknown } | undefined;
+  #versionQueries: { dataVersion: { get(): unknown }; changes: { get(): unknown } } | undefined;
   #snapshot: Snapshot | undefined;
 
   /**
@@ -136,11 +136,12 @@ class SqliteStore implements SqliteTrustStore {
    * `data_version`. Either one drops the snapshot, so a revocation is seen at once.
    */
   #current(): Snapshot {
-    this.#versionQuery ??= this.db.prepare(
-      'select total_changes() as changes, data_version as version from pragma_data_version()',
-    );
-    const row = this.#versionQuery.get() as { changes: number; version: number };
-    const version = `${row.version}:${row.changes}`;
+    // Two plain statements: the pragma's table-valued form cost half as much again.
+    this.#versionQueries ??= {
+      dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
+      changes: this.db.prepare('SELECT total_changes()').pluck(),
+    };
+    const version = `${this.#versionQueries.dataVersion.get()}:${this.#versionQueries.changes.get()}`;
     if (this.#snapshot?.version === version) return this.#snapshot;
     const list = this.#orm
       .select()
