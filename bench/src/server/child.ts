@@ -17,6 +17,8 @@ export interface ChildOptions {
   python: string;
   kernelPool: number;
   envPool: number;
+  /** bare: the constant JSON object the route returns. */
+  body?: unknown;
 }
 
 export interface ChildReady {
@@ -31,15 +33,7 @@ interface BareApp {
   close(): Promise<void>;
 }
 
-const BARE_BODY = {
-  notebookId: 'nb-constant',
-  path: 'analysis.ipynb',
-  runtime: 'python',
-  lifecycle: 'idle',
-  kernelStatus: 'idle',
-};
-
-async function startBare(): Promise<{ ready: ChildReady; close(): Promise<void> }> {
+async function startBare(body: unknown): Promise<{ ready: ChildReady; close(): Promise<void> }> {
   // Resolved through @runyard/http, which depends on fastify: the bench takes no dependency of
   // its own (that would change the root lockfile) and measures the very Fastify the server uses.
   const require = createRequire(
@@ -47,7 +41,7 @@ async function startBare(): Promise<{ ready: ChildReady; close(): Promise<void> 
   );
   const fastify = require('fastify') as (options: { logger: boolean }) => BareApp;
   const app = fastify({ logger: false });
-  app.get('/api/notebooks/:id/runtime', async () => BARE_BODY);
+  app.get('/api/notebooks/:id/runtime', async () => body);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { ready: { url, token: 'none' }, close: () => app.close() };
 }
@@ -81,7 +75,8 @@ async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
   let started: { ready: ChildReady; close(): Promise<void> };
   try {
-    started = options.mode === 'bare' ? await startBare() : await startWorkspace(options);
+    started =
+      options.mode === 'bare' ? await startBare(options.body ?? {}) : await startWorkspace(options);
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     process.stdout.write(`${JSON.stringify({ error: message })}\n`);
