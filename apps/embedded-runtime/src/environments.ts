@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { ResolvedEnvironment } from '@runyard/env-detection';
 import {
   type BasePython,
+  checkBuildDependencies,
   createEnvBuilder,
   createEnvCache,
   createEnvPool,
@@ -18,6 +19,7 @@ import {
   type KernelClient,
   KernelError,
   type KernelPool,
+  kernelEnvironment,
   launchKernel,
   type Wheelhouse,
 } from '@runyard/kernels';
@@ -27,6 +29,8 @@ export interface PreparedEnv {
   prefix: string;
   python: string;
   exclusive: boolean;
+  /** Shared (cached) envs: ends this session's lease so the cache's gc may collect the env. */
+  release?: () => void;
 }
 
 export interface EnvironmentOptions {
@@ -112,6 +116,8 @@ export class Environments {
       if (name.startsWith('.tmp-') || name.startsWith('.trash-'))
         rmSync(join(envsDir, name), { recursive: true, force: true });
     }
+    // Builds interrupted by a crash: their `.building` marker outlived the process.
+    this.venvCache.recover();
   }
 
   start(): void {
@@ -128,7 +134,8 @@ export class Environments {
     return launchKernel({
       argv: ipykernelArgv(env.python),
       cwd: options.cwd,
-      env: this.options.env,
+      // Never hand the runtime's own RUNYARD_* settings (tokens, secrets) to notebook code.
+      env: kernelEnvironment(this.options.env),
       runtimeDir: this.options.runtimeDir,
       kernelName: 'python3',
       ...(options.signal ? { signal: options.signal } : {}),
@@ -201,7 +208,7 @@ export class Environments {
     if (!envHash) throw new KernelError('env_build_failed', 'The environment has no hash');
     const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
     const cache = conda ? this.conda() : this.venvCache;
-    const { entry, hit } = await cache.get(envHash, {
+    const { entry, hit, release } = await cache.get(envHash, {
       dependencies: resolved.dependencies.map((dep) => dep.spec),
       ...(conda && resolved.channels.length > 0 ? { channels: resolved.channels } : {}),
       ...(resolved.source === 'conda:env_yml' && resolved.projectFile
@@ -210,7 +217,10 @@ export class Environments {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
-    return { env: { prefix: entry.prefix, python: entry.python, exclusive: false }, hit };
+    return {
+      env: { prefix: entry.prefix, python: entry.python, exclusive: false, release },
+      hit,
+    };
   }
 
   private conda(): EnvCache {
@@ -223,6 +233,8 @@ export class Environments {
 
   /** Installs packages into an env in place (for `apply: 'sync'` on an exclusive env). */
   install(env: PreparedEnv, specs: readonly string[]): Promise<void> {
+    // Specs end up in pip's argv: refuse option-shaped ones (invalid_dependency) and end options.
+    const checked = checkBuildDependencies('pypi', specs);
     const args = ['-m', 'pip', 'install'];
     const wheelhouse = this.options.wheelhouse;
     if (wheelhouse) {
@@ -232,7 +244,7 @@ export class Environments {
     return new Promise((resolvePromise, reject) => {
       execFile(
         env.python,
-        [...args, ...specs],
+        [...args, '--', ...checked],
         {
           env: { ...this.options.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
           maxBuffer: 8 * 1024 * 1024,
@@ -254,5 +266,6 @@ export class Environments {
 
   discard(env: PreparedEnv): void {
     if (env.exclusive) rmSync(env.prefix, { recursive: true, force: true });
+    else env.release?.();
   }
 }

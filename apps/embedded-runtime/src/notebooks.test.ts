@@ -36,6 +36,8 @@ beforeAll(async () => {
   runtime = await runtimeFor(dirs, {
     pool: { envs: 0, kernels: 1 },
     restartPolicy: { maxRestarts: 1 },
+    // The runtime's own settings must never reach notebook code.
+    env: { ...process.env, RUNYARD_SECRET_PROBE: 'host-secret-value' },
   });
   runtime.subscribe((event) => events.push(event));
 });
@@ -97,6 +99,8 @@ describe('trust scenarios end to end', () => {
     const result = await execute(info.notebookId, '1+1');
     expect(result.status).toBe('ok');
     expect(plainResult(result)).toBe('2');
+    const probe = await execute(info.notebookId, 'import os; "RUNYARD_SECRET_PROBE" in os.environ');
+    expect(plainResult(probe)).toBe('False');
     // The file is a real nbformat notebook carrying the dependency.
     const written = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'fresh.ipynb'), 'utf8'));
     expect(written.metadata.uv.dependencies).toEqual(['packaging']);

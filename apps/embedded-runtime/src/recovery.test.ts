@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,12 @@ it('after a crash: orphan kernels and connection files are cleaned, notebooks re
   expect(readdirSync(kernelDir).length).toBeGreaterThan(0);
   // Leftovers of an env build that died mid-way.
   mkdirSync(join(dirs.cacheDir, 'envs', '.tmp-0123456789abcdef-dead'), { recursive: true });
+  // An in-place build whose builder died: marker with a dead pid, half-made env.
+  mkdirSync(join(dirs.cacheDir, 'envs', 'fedcba9876543210', 'bin'), { recursive: true });
+  writeFileSync(
+    join(dirs.cacheDir, 'envs', '.fedcba9876543210.building'),
+    JSON.stringify({ pid: spawnSync('true').pid }),
+  );
   mkdirSync(join(dirs.cacheDir, 'claimed', 'abandoned'), { recursive: true });
   writeFileSync(join(dirs.cacheDir, 'claimed', 'abandoned', 'pyvenv.cfg'), '');
 

@@ -72,6 +72,7 @@ export const SERVE_OPTIONS = [
     env: 'RUNYARD_ALLOWED_ORIGINS',
     help: 'extra Origin allowed for WebSocket upgrades (repeatable; env: comma-separated)',
     default: 'same host only',
+    multiple: true,
   },
   {
     key: 'logLevel',
@@ -94,7 +95,41 @@ export const SERVE_OPTIONS = [
     help: 'prewarmed environments per manager',
     default: '2',
   },
+  {
+    key: 'wheelhouse',
+    flag: 'wheelhouse',
+    env: 'RUNYARD_WHEELHOUSE',
+    help: 'directory of wheels used instead of a package index (offline installs)',
+    default: 'none (the package index)',
+  },
+  {
+    key: 'skillsManifests',
+    flag: 'skills-manifest',
+    env: 'RUNYARD_SKILLS_MANIFESTS',
+    help: 'managed-skills manifest URL or file (repeatable; env: comma-separated)',
+    default: 'none (the reconciler does not run)',
+    multiple: true,
+  },
+  {
+    key: 'skillsPolicy',
+    flag: 'skills-policy',
+    env: 'RUNYARD_SKILLS_POLICY',
+    help: 'user-choice|force-on|force-off (force-off stops the skills reconciler)',
+    default: 'user-choice',
+  },
+  {
+    key: 'skillsRoot',
+    flag: 'skills-root',
+    env: 'RUNYARD_SKILLS_ROOT',
+    help: "the user's skills folder",
+    default: '~/.claude/skills',
+  },
 ] as const;
+
+/** Options that may be given several times (the environment variable is comma-separated). */
+export function isMultiple(option: (typeof SERVE_OPTIONS)[number]): boolean {
+  return 'multiple' in option && option.multiple === true;
+}
 
 export type ServeOptionKey = (typeof SERVE_OPTIONS)[number]['key'];
 
@@ -113,6 +148,11 @@ export const ServeConfigSchema = z.strictObject({
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
+  wheelhouse: z.string().min(1).optional(),
+  skillsManifests: z.array(z.string().min(1).max(4096)).max(64).default([]),
+  // Kept as text: the skills package parses it, and an unknown value must fail closed there.
+  skillsPolicy: z.string().max(64).optional(),
+  skillsRoot: z.string().min(1),
 });
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 
@@ -175,8 +215,12 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   for (const option of SERVE_OPTIONS) {
     const envValue = env[option.env];
     if (envValue !== undefined && envValue !== '') {
-      fromEnv[option.key] =
-        option.key === 'allowedOrigins' ? envValue.split(',').map((s) => s.trim()) : envValue;
+      fromEnv[option.key] = isMultiple(option)
+        ? envValue
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '')
+        : envValue;
     }
     const flagValue = sources.flags[option.key];
     if (flagValue !== undefined) fromFlags[option.key] = flagValue;
@@ -193,6 +237,7 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     dataDir: xdg('XDG_DATA_HOME', '.local/share'),
     cacheDir: xdg('XDG_CACHE_HOME', '.cache'),
     configDir: xdg('XDG_CONFIG_HOME', '.config'),
+    skillsRoot: join(home, '.claude', 'skills'),
     ...fromFile,
     ...fromEnv,
     ...fromFlags,
@@ -201,8 +246,9 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   const parsed = ServeConfigSchema.safeParse(merged);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error));
   const config = parsed.data;
-  for (const key of ['dataDir', 'cacheDir', 'configDir'] as const)
+  for (const key of ['dataDir', 'cacheDir', 'configDir', 'skillsRoot'] as const)
     config[key] = resolve(cwd, config[key]);
+  if (config.wheelhouse !== undefined) config.wheelhouse = resolve(cwd, config.wheelhouse);
   return config;
 }
 

@@ -1,43 +1,163 @@
 import { createHttpServer, type LoadedToken, loadOrCreateToken } from '@runyard/http';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
+import { createWorkspaceErrorHandler } from './errors.js';
+import { createLogger } from './logger.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerMcpRoutes } from './routes/mcp.js';
+import { registerNotebookRoutes } from './routes/notebooks.js';
+import { registerPoolRoutes } from './routes/pool.js';
+import { registerRuntimeRoutes } from './routes/runtimes.js';
+import { registerSkillsRoutes } from './routes/skills.js';
+import { registerTrustRoutes } from './routes/trust.js';
+import type { RuntimeProvider } from './runtimes.js';
+import { openServices, type WorkspaceServices } from './services.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
+
+/** A route as Fastify registered it, for tests that must cover every route. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  websocket: boolean;
+  /** Names of the route-level preHandlers (e.g. `skillsPolicyGate`). */
+  preHandlers: string[];
+}
 
 export interface WorkspaceServer {
   url: string;
   token: LoadedToken;
+  services: WorkspaceServices;
+  routes: RegisteredRoute[];
   close(): Promise<void>;
 }
 
-/** Composes the workspace server from the packages and starts listening. */
+export interface StartOptions {
+  /** false: no logs at all (tests). */
+  logger?: boolean | Logger;
+  provider?: RuntimeProvider;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+const PUBLIC_PATHS = ['/healthz', '/readyz'];
+/**
+ * The largest request body (and WebSocket message) on every route: a 1 MiB code cell or config
+ * bundle (the packages' own caps) plus JSON escaping and the envelope.
+ */
+export const BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+const OPENAPI_PATH = '/api/openapi.json';
+
+/**
+ * Composes the workspace server: one SQLite database shared by the stores, the embedded
+ * runtime registered as `local` (the default), REST under /api, events over WebSocket, MCP at
+ * /mcp, all behind one bearer token.
+ */
 export async function startWorkspaceServer(
   config: ServeConfig,
-  options: { logger?: boolean } = {},
+  options: StartOptions = {},
 ): Promise<WorkspaceServer> {
+  const env = options.env ?? process.env;
   const token = loadOrCreateToken({ dataDir: config.dataDir, token: config.token });
-  const app = await createHttpServer({
-    token: token.token,
-    allowedOrigins: config.allowedOrigins,
-    logger:
-      options.logger === false || config.logLevel === 'silent' ? false : { level: config.logLevel },
-    openapi: { title: 'Runyard workspace server', version: VERSION, path: '/api/openapi.json' },
+  const silent = options.logger === false || config.logLevel === 'silent';
+  const logger =
+    typeof options.logger === 'object'
+      ? options.logger
+      : createLogger({
+          level: silent ? 'silent' : config.logLevel,
+          secrets: [token.token, env.RUNYARD_SKILLS_TOKEN],
+        });
+  const services = await openServices(config, {
+    logger,
+    env,
+    ...(options.provider ? { provider: options.provider } : {}),
   });
+  let app: Awaited<ReturnType<typeof createHttpServer>>;
+  try {
+    app = await createHttpServer({
+      token: token.token,
+      publicPaths: PUBLIC_PATHS,
+      bodyLimit: BODY_LIMIT_BYTES,
+      allowedOrigins: config.allowedOrigins,
+      logger: silent ? false : { level: config.logLevel, stream: process.stderr },
+      openapi: {
+        title: 'Runyard workspace server',
+        version: VERSION,
+        description:
+          'Notebooks, runtimes, config bundles, workers, trust and managed skills. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`.',
+        path: OPENAPI_PATH,
+      },
+    });
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+  const routes: RegisteredRoute[] = [];
+  // Registered by createHttpServer before this hook existed; listed so the auth table covers it.
+  if (app.hasRoute({ method: 'GET', url: OPENAPI_PATH })) {
+    routes.push({ method: 'GET', url: OPENAPI_PATH, websocket: false, preHandlers: [] });
+  }
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const handlers = route.preHandler
+      ? Array.isArray(route.preHandler)
+        ? route.preHandler
+        : [route.preHandler]
+      : [];
+    for (const method of methods) {
+      routes.push({
+        method: String(method),
+        url: route.url,
+        websocket: (route as { websocket?: boolean }).websocket === true,
+        preHandlers: handlers.map((handler) => (handler as { name: string }).name),
+      });
+    }
+  });
+
   let ready = false;
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) =>
     ready ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }),
   );
-  await app.listen({ host: config.host, port: config.port });
+  // One encapsulated scope for the API, with its own error handler (remote runtime statuses).
+  await app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
+    api.setErrorHandler(createWorkspaceErrorHandler());
+    registerNotebookRoutes(api, services);
+    registerRuntimeRoutes(api, services);
+    registerTrustRoutes(api, services);
+    registerSkillsRoutes(api, services);
+    registerPoolRoutes(api, services);
+    registerEventRoutes(api, services);
+    registerMcpRoutes(api, services);
+  });
+
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    await services.close();
+    throw error;
+  }
   ready = true;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     token,
-    async close() {
-      ready = false;
-      await app.close();
+    services,
+    routes,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await app.close();
+        // Kernels and workers stop with their runtimes; the database closes last.
+        await services.close();
+      })();
+      return closing;
     },
   };
 }

@@ -12,6 +12,7 @@ export const ConfigBundleErrorCode = {
   capabilityNotGranted: 'capability_not_granted',
   invalidWorkerRequest: 'invalid_worker_request',
   secretUnavailable: 'secret_unavailable',
+  storeFailed: 'config_bundle_store_failed',
 } as const;
 
 export type ConfigBundleErrorCode =
@@ -36,6 +37,7 @@ export const ConfigBundleHttpStatus: Readonly<Record<ConfigBundleErrorCode, numb
   capability_not_granted: 403,
   invalid_worker_request: 400,
   secret_unavailable: 422,
+  config_bundle_store_failed: 500,
 };
 
 /**

@@ -47,7 +47,24 @@ describe('createEnvSecretResolver', () => {
 
   it('resolves from the injected environment', async () => {
     expect((await resolver.resolve('secret:github_token')).reveal()).toBe(VALUE);
-    expect((await resolver.resolve('secret-ref:GITHUB.TOKEN')).reveal()).toBe(VALUE);
+    expect((await resolver.resolve('secret-ref:GITHUB_TOKEN')).reveal()).toBe(VALUE);
+  });
+
+  it('refuses names the variable mapping would fold together (a.b, a-b → A_B)', async () => {
+    for (const reference of [
+      'secret-ref:GITHUB.TOKEN',
+      'secret:github-token',
+      'secret:github:token',
+    ]) {
+      const error = await resolver.resolve(reference).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(ConfigBundleError);
+      expect((error as ConfigBundleError).code).toBe('secret_unavailable');
+      expect((error as ConfigBundleError).message).toContain('ambiguous');
+      expect((error as ConfigBundleError).message).not.toContain(VALUE);
+    }
   });
 
   it('reports unset, empty and unsupported references without any value', async () => {

@@ -60,7 +60,18 @@ export interface EnvSecretResolverOptions {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Resolves `secret:NAME` and `secret-ref:NAME` from `RUNYARD_SECRET_<NAME>`. */
+/**
+ * Tokens whose variable name identifies them up to case: only letters, digits and `_`. A `.`,
+ * `-`, `:`, `@` or `+` would be folded into `_`, so `a.b`, `a-b` and `a_b` would silently share a
+ * variable; such tokens are refused rather than resolved to a possibly different secret.
+ */
+const UNAMBIGUOUS_SECRET_TOKEN = /^[A-Za-z0-9_]+$/;
+
+/**
+ * Resolves `secret:NAME` and `secret-ref:NAME` from `RUNYARD_SECRET_<NAME>`. Names are
+ * case-insensitive; a name containing characters that the variable mapping folds into `_` is
+ * refused (`secret_unavailable`), so one variable never answers for two different names.
+ */
 export function createEnvSecretResolver(options: EnvSecretResolverOptions): SecretResolver {
   const { env } = options;
   return {
@@ -71,6 +82,15 @@ export function createEnvSecretResolver(options: EnvSecretResolverOptions): Secr
           new ConfigBundleError(
             'secret_unavailable',
             'the environment secret resolver handles only secret: and secret-ref: references',
+          ),
+        );
+      }
+      const token = reference.slice(reference.indexOf(':') + 1);
+      if (!UNAMBIGUOUS_SECRET_TOKEN.test(token)) {
+        return Promise.reject(
+          new ConfigBundleError(
+            'secret_unavailable',
+            `secret ${reference} cannot be read from the environment: its name maps to ${variable} ambiguously; use only letters, digits and _ in environment secret names`,
           ),
         );
       }

@@ -395,6 +395,36 @@ describe('validateBundle refuses inconsistent bundles', () => {
   });
 });
 
+describe('validateBundle refuses secret references that share an environment variable', () => {
+  it.each(['secret:github.token', 'secret:GITHUB_TOKEN', 'secret-ref:github-token'])(
+    '%s beside secret:github_token',
+    (reference) => {
+      const error = expectCode(
+        validateMutated((b) => {
+          b.declarations.push({ kind: 'secret_ref', name: 'other', reference });
+        }),
+        'invalid_bundle',
+      );
+      expect(error.field).toBe('declarations[5].reference');
+      expect(error.message).toContain('RUNYARD_SECRET_GITHUB_TOKEN');
+    },
+  );
+
+  it('but accepts secret: and secret-ref: aliases of one name, and unrelated names', () => {
+    expect(() =>
+      validateBundle(
+        sampleBundle((b) => {
+          b.declarations.push(
+            { kind: 'secret_ref', name: 'alias', reference: 'secret-ref:github_token' },
+            { kind: 'secret_ref', name: 'vault', reference: 'vault:github.token' },
+            { kind: 'secret_ref', name: 'npm', reference: 'secret:npm_token' },
+          );
+        }),
+      ),
+    ).not.toThrow();
+  });
+});
+
 describe('prototype pollution keys', () => {
   it.each(['__proto__', 'constructor', 'prototype'])('%s in a parsed object', (key) => {
     const bundle = clone(sampleBundle()) as unknown as Record<string, unknown>;

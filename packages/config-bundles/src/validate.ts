@@ -7,6 +7,7 @@ import { assertNoForbiddenContent, formatFieldPath } from './forbidden-content.j
 import { assertPlainJson, parseJsonSafely, utf8ByteLength } from './json-safety.js';
 import { BundleLimits } from './limits.js';
 import { ConfigBundle, isValidIdentifier } from './schema.js';
+import { secretEnvVarName } from './secrets.js';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -85,6 +86,29 @@ function checkDeclarations(declarations: unknown): void {
   });
 }
 
+/**
+ * Two `secret:` / `secret-ref:` declarations naming different secrets must not read the same
+ * `RUNYARD_SECRET_*` variable (`secret:a.b`, `secret:a_b` and `secret:A_B` would): a worker granted
+ * one would silently receive the other. `secret:x` and `secret-ref:x` are aliases and may coexist.
+ */
+function checkSecretVariables(bundle: ConfigBundle): void {
+  const seen = new Map<string, string>();
+  bundle.declarations.forEach((declaration, index) => {
+    if (declaration.kind !== 'secret_ref') return;
+    const variable = secretEnvVarName(declaration.reference);
+    if (variable === undefined) return;
+    const token = declaration.reference.slice(declaration.reference.indexOf(':') + 1);
+    const earlier = seen.get(variable);
+    if (earlier !== undefined && earlier !== token) {
+      throw invalid(
+        `declarations[${index}].reference names a different secret than an earlier declaration but maps to the same environment variable ${variable}`,
+        `declarations[${index}].reference`,
+      );
+    }
+    seen.set(variable, token);
+  });
+}
+
 function checkReferences(bundle: ConfigBundle): void {
   const names = new Set<string>();
   bundle.declarations.forEach((declaration, index) => {
@@ -96,6 +120,7 @@ function checkReferences(bundle: ConfigBundle): void {
     }
     names.add(declaration.name);
   });
+  checkSecretVariables(bundle);
   const selectors = new Set<string>();
   bundle.profiles.forEach((profile, index) => {
     const { kind, value } = profile.selector;

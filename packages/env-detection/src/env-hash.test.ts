@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalDependencySpec } from './canonical.js';
 import { type Dependency, toDependency } from './dependencies.js';
 import {
   canonicalDependency,
@@ -45,6 +46,33 @@ describe('canonicalDependency', () => {
     expect(() =>
       canonicalDependency({ ecosystem: 'pypi', name: 'numpy', spec: 'numpy; rm -rf /' }),
     ).toThrowError(expect.objectContaining({ code: 'invalid_dependency' }));
+  });
+});
+
+describe('canonicalDependencySpec', () => {
+  it('is the structured form canonicalDependency is written from', () => {
+    expect(
+      canonicalDependencySpec("Requests[Socks, security] <3, >=2.8 ;os_name=='nt'", 'pypi'),
+    ).toEqual({
+      ecosystem: 'pypi',
+      name: 'requests',
+      extras: ['security', 'socks'],
+      specifier: ['<3', '>=2.8'],
+      marker: 'os_name == "nt"',
+    });
+    expect(canonicalDependencySpec('conda-forge::NumPy >=  1.2   py_0', 'conda')).toEqual({
+      ecosystem: 'conda',
+      name: 'numpy',
+      channel: 'conda-forge',
+      constraint: '>=1.2 py_0',
+    });
+  });
+
+  it('treats marker whitespace and quote style as insignificant, but not marker values', () => {
+    const a = canonicalDependencySpec('x; python_version<"3.9"', 'pypi');
+    const b = canonicalDependencySpec("x ;  python_version  <  '3.9'", 'pypi');
+    expect(a).toEqual(b);
+    expect(canonicalDependencySpec('x; python_version<"3.10"', 'pypi')).not.toEqual(a);
   });
 });
 

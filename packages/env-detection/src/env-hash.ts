@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
+import { canonicalDependencySpec, canonicalSpecifierClauses } from './canonical.js';
 import { parseChannel } from './channels.js';
-import {
-  type Dependency,
-  normalizePackageName,
-  parseCondaSpec,
-  parseRequirement,
-} from './dependencies.js';
+import type { Dependency } from './dependencies.js';
 
 export interface UvEnvHashInput {
   dependencies: readonly Dependency[];
@@ -19,23 +15,8 @@ export interface CondaEnvHashInput extends UvEnvHashInput {
   python?: string | null;
 }
 
-const MARKER_TOKEN = /\s*("[^"]*"|'[^']*'|===|==|!=|<=|>=|~=|<|>|\(|\)|[A-Za-z_.]+|\S)/g;
-
-function canonicalMarker(marker: string): string {
-  const tokens = marker.match(MARKER_TOKEN) ?? [];
-  return tokens
-    .map((token) => token.trim())
-    .map((token) =>
-      token.startsWith("'") && !token.includes('"') ? `"${token.slice(1, -1)}"` : token,
-    )
-    .join(' ');
-}
-
 function canonicalClauses(specifier: string): string {
-  return [...new Set(specifier.toLowerCase().replace(/\s+/g, '').split(','))]
-    .filter((clause) => clause !== '')
-    .sort()
-    .join(',');
+  return canonicalSpecifierClauses(specifier).join(',');
 }
 
 /**
@@ -48,20 +29,18 @@ function canonicalClauses(specifier: string): string {
  * Throws `invalid_dependency` for a spec outside the grammar.
  */
 export function canonicalDependency(dependency: Dependency): string {
-  if (dependency.ecosystem === 'pypi') {
-    const req = parseRequirement(dependency.spec);
-    let text = req.normalizedName;
-    const extras = [...new Set(req.extras.map(normalizePackageName))].sort();
-    if (extras.length > 0) text += `[${extras.join(',')}]`;
-    if (req.url !== undefined) text += ` @ ${req.url}`;
-    else text += canonicalClauses(req.specifier);
-    if (req.marker !== undefined) text += `; ${canonicalMarker(req.marker)}`;
+  const canonical = canonicalDependencySpec(dependency.spec, dependency.ecosystem);
+  if (canonical.ecosystem === 'pypi') {
+    let text = canonical.name;
+    if (canonical.extras.length > 0) text += `[${canonical.extras.join(',')}]`;
+    if (canonical.url !== undefined) text += ` @ ${canonical.url}`;
+    else text += canonical.specifier.join(',');
+    if (canonical.marker !== undefined) text += `; ${canonical.marker}`;
     return `pypi:${text}`;
   }
-  const spec = parseCondaSpec(dependency.spec);
-  const constraint = spec.constraint.replace(/\s+/g, ' ').replace(/([=<>!~]+) /g, '$1');
-  const channel = spec.channel !== undefined ? `${spec.channel}::` : '';
-  return `conda:${channel}${spec.normalizedName}${constraint ? ` ${constraint}` : ''}`;
+  const channel = canonical.channel !== undefined ? `${canonical.channel}::` : '';
+  const { constraint } = canonical;
+  return `conda:${channel}${canonical.name}${constraint ? ` ${constraint}` : ''}`;
 }
 
 function canonicalRequiresPython(value: string | null | undefined): string | null {

@@ -4,6 +4,8 @@ export const EnvDetectionErrorCode = {
   notebookTooLarge: 'notebook_too_large',
   projectFileInvalid: 'project_file_invalid',
   invalidDependency: 'invalid_dependency',
+  /** A caller-supplied argument is unusable (e.g. a relative path where an absolute one is required). */
+  invalidInput: 'invalid_input',
 } as const;
 
 export type EnvDetectionErrorCode =
@@ -16,6 +18,7 @@ export const envDetectionErrorStatus: Record<EnvDetectionErrorCode, number> = {
   notebook_too_large: 413,
   project_file_invalid: 422,
   invalid_dependency: 400,
+  invalid_input: 400,
 };
 
 /**

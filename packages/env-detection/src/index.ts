@@ -1,3 +1,9 @@
+export {
+  type CanonicalDependencySpec,
+  canonicalDependencySpec,
+  canonicalMarker,
+  canonicalSpecifierClauses,
+} from './canonical.js';
 export { MAX_CHANNEL_LENGTH, parseChannel } from './channels.js';
 export {
   type CondaSpec,

@@ -320,12 +320,13 @@ describe('parseEnvironmentYml', () => {
   });
 
   it('refuses deep block nesting with a typed error', () => {
-    const deep = Array.from({ length: 3000 }, (_, i) => `${' '.repeat(i)}a:`).join('\n');
-    try {
-      parseEnvironmentYml(deep);
-    } catch (error) {
-      expect(error).toBeInstanceOf(EnvDetectionError);
-    }
+    // Kept under the size limit so the nesting, not the size check, is what gets refused.
+    const deep = Array.from({ length: 1400 }, (_, i) => `${' '.repeat(i)}a:`).join('\n');
+    expect(Buffer.byteLength(deep)).toBeLessThan(MAX_PROJECT_FILE_BYTES);
+    const error = errorOf(() => parseEnvironmentYml(deep));
+    expect(error).toBeInstanceOf(EnvDetectionError);
+    expect(error.code).toBe('project_file_invalid');
+    expect(error.message).not.toMatch(/limit is/);
   });
 
   it('does not let __proto__ reach prototypes', () => {

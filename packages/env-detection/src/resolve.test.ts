@@ -490,11 +490,20 @@ describe('walk-up boundaries (in-memory filesystem)', () => {
     expect(found.projectFile).toBe('../../environment.yaml');
   });
 
-  it('refuses relative paths as a programming error', async () => {
+  it('refuses relative paths with a typed invalid_input error that names no path', async () => {
     const { fs } = memoryFs({});
-    await expect(
-      resolveEnvironment({ notebookPath: 'nb.ipynb', notebook: {}, fs, homeDir: '/home/u' }),
-    ).rejects.toThrow(TypeError);
+    for (const input of [
+      { notebookPath: 'secret-dir/nb.ipynb', homeDir: '/home/u' },
+      { notebookPath: '/srv/nb.ipynb', homeDir: 'secret-dir' },
+    ]) {
+      const error = await resolveEnvironment({ ...input, notebook: {}, fs }).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(EnvDetectionError);
+      expect(error).toMatchObject({ code: 'invalid_input' });
+      expect((error as Error).message).not.toContain('secret-dir');
+    }
   });
 
   it('returns a result or a typed error for arbitrary notebooks and project files', async () => {

@@ -228,7 +228,8 @@ export async function resolveEnvironment(
   input: ResolveEnvironmentInput,
 ): Promise<ResolvedEnvironment> {
   if (!isAbsolute(input.notebookPath) || !isAbsolute(input.homeDir)) {
-    throw new TypeError('notebookPath and homeDir must be absolute paths');
+    // The message names the fields, never the paths a caller passed.
+    throw new EnvDetectionError('invalid_input', 'notebookPath and homeDir must be absolute paths');
   }
   const preferences = EnvPreferencesSchema.parse(input.preferences ?? {});
   const notebook = parseNotebook(input.notebook);

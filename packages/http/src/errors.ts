@@ -11,6 +11,8 @@ export const HttpErrorCode = {
   invalidRequest: 'invalid_request',
   bodyTooLarge: 'body_too_large',
   internal: 'internal_error',
+  /** The token file is a symlink, not a regular file, or readable by group/others. */
+  tokenInsecure: 'token_insecure',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 
@@ -21,6 +23,7 @@ export const httpErrorStatus: Record<HttpErrorCode, number> = {
   invalid_request: 400,
   body_too_large: 413,
   internal_error: 500,
+  token_insecure: 500,
 };
 
 /** An error a route throws on purpose, with a code and status of its own. */

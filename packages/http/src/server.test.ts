@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,7 @@ beforeAll(async () => {
   app.get('/api/crash', async () => {
     throw new Error('ENOENT: /home/alice/.config/runyard/secret-file');
   });
+  app.get('/api/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
   app.get('/api/ws', { websocket: true }, (socket) => {
     socket.send('hello');
   });
@@ -53,6 +54,23 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('createHttpServer', () => {
+  it('answers router failures (overlong parameter, malformed URL) in the error shape', async () => {
+    const long = await fetch(`${base}/api/items/${'a'.repeat(600)}`, { headers: auth });
+    expect(long.status).toBe(400);
+    expect(await long.json()).toEqual({
+      error: { code: 'invalid_request', message: 'a path parameter is too long' },
+    });
+    const bad = await fetch(`${base}/api/items/%E0%A4%A`, { headers: auth });
+    expect(bad.status).toBe(400);
+    const text = await bad.text();
+    expect(JSON.parse(text)).toEqual({
+      error: { code: 'invalid_request', message: 'the URL is malformed' },
+    });
+    expect(text).not.toContain('%E0');
+    const ok = await fetch(`${base}/api/items/${'b'.repeat(300)}`, { headers: auth });
+    expect(await ok.json()).toEqual({ id: 'b'.repeat(300) });
+  });
+
   it('serves public paths without a token', async () => {
     const response = await fetch(`${base}/healthz`);
     expect(response.status).toBe(200);
@@ -178,6 +196,40 @@ describe('tokens', () => {
         token: 'abc',
         source: 'configured',
       });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a token file readable by group or others, and a symlinked one', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runyard-http-'));
+    const refusal = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return error as HttpError;
+      }
+      throw new Error('expected a refusal');
+    };
+    try {
+      const file = join(dataDir, 'token');
+      writeFileSync(file, 'leaked-token\n', { mode: 0o644 });
+      chmodSync(file, 0o644);
+      const open = refusal(() => loadOrCreateToken({ dataDir }));
+      expect(open).toBeInstanceOf(HttpError);
+      expect(open.code).toBe('token_insecure');
+      expect(open.message).toContain('chmod 600');
+      expect(open.message).not.toContain(dataDir);
+      // Never silently tightened: the operator must notice the exposure.
+      expect(statSync(file).mode & 0o777).toBe(0o644);
+
+      rmSync(file);
+      const target = join(dataDir, 'elsewhere');
+      writeFileSync(target, 'attacker-token\n', { mode: 0o600 });
+      symlinkSync(target, file);
+      const linked = refusal(() => loadOrCreateToken({ dataDir }));
+      expect(linked.code).toBe('token_insecure');
+      expect(linked.message).not.toContain(dataDir);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

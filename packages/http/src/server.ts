@@ -1,6 +1,10 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -17,6 +21,8 @@ export interface HttpServerOptions {
   publicPaths?: string[];
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** Longest path parameter in characters (default 512); longer ones are a 400. */
+  maxParamLength?: number;
   statusFor?: StatusForCode;
   /** pino options, or false for no logging. Authorization and tokens are always redacted. */
   logger?: FastifyServerOptions['logger'];
@@ -76,6 +82,21 @@ export async function createHttpServer(options: HttpServerOptions) {
     // Shutdown must not wait on idle keep-alive or upgraded sockets held by clients.
     forceCloseConnections: true,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    routerOptions: { maxParamLength: options.maxParamLength ?? 512 },
+    // Router failures (a malformed URL, an overlong path parameter) never reach the error
+    // handler: answer them in the one error shape too, without echoing the URL.
+    frameworkErrors: (error, _request, reply) => {
+      (reply as unknown as FastifyReply)
+        .code(400)
+        .send(
+          errorBody(
+            'invalid_request',
+            error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+              ? 'a path parameter is too long'
+              : 'the URL is malformed',
+          ),
+        );
+    },
     logger:
       options.logger === undefined || options.logger === false
         ? false

@@ -1,14 +1,17 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
-  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
   linkSync,
   mkdirSync,
+  openSync,
   readFileSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { HttpError, HttpErrorCode, httpErrorStatus } from './errors.js';
 
 /**
  * Compares a presented token with the expected one in constant time. Both sides are hashed
@@ -65,16 +68,45 @@ export function loadOrCreateToken(options: LoadTokenOptions): LoadedToken {
   return { token, source: 'generated', file };
 }
 
+function insecure(message: string): HttpError {
+  return new HttpError(
+    HttpErrorCode.tokenInsecure,
+    httpErrorStatus[HttpErrorCode.tokenInsecure],
+    message,
+  );
+}
+
+/**
+ * Reads the token file, refusing a symlink (someone else could point it at a file they control)
+ * and a file readable by group or others: such a token may already have leaked, so quietly
+ * tightening the mode would hide the exposure. The operator rotates or fixes it deliberately.
+ */
 function readToken(file: string): string | undefined {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    // O_NOFOLLOW: the check and the read are about the same, non-symlinked file.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' || code === 'EMLINK')
+      throw insecure(
+        'the API token file in the data dir is a symbolic link; replace it with a regular file (mode 600)',
+      );
     throw error;
   }
-  // A token file others can read is a leaked token: tighten it rather than serve with it open.
-  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  let text: string;
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw insecure('the API token file in the data dir is not a regular file');
+    if ((stat.mode & 0o077) !== 0)
+      throw insecure(
+        'the API token file in the data dir is readable by group or others; anyone who can read it can call the API. Fix it with `chmod 600 token` in the data dir (and consider rotating the token)',
+      );
+    text = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
   const token = text.trim();
   return token === '' ? undefined : token;
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { parseChannel, parseCondaSpec, parseRequirement } from '@runyard/env-detection';
 import { KernelError } from './errors.js';
 import { runCommand, which } from './process.js';
 import { pythonHasIpykernel } from './python.js';
@@ -198,6 +199,54 @@ class Build {
   }
 }
 
+/**
+ * Dependencies and channels end up in a tool's argv. A caller-supplied `--index-url=...` or
+ * `-r/etc/x` would be read as an option, so each one must parse in its ecosystem's grammar
+ * (env-detection's `parseRequirement` / `parseCondaSpec` / `parseChannel`) and none may start
+ * with `-`. Messages name the position, not the value.
+ */
+export function checkBuildDependencies(
+  ecosystem: 'pypi' | 'conda',
+  dependencies: readonly unknown[] = [],
+  channels: readonly unknown[] = [],
+): string[] {
+  if (!Array.isArray(dependencies) || !Array.isArray(channels))
+    throw new KernelError('invalid_dependency', 'Dependencies and channels must be lists');
+  const out: string[] = [];
+  dependencies.forEach((dependency, index) => {
+    if (typeof dependency !== 'string' || dependency.trim().startsWith('-')) {
+      throw new KernelError(
+        'invalid_dependency',
+        `Dependency ${index + 1} is not a package requirement (options are not accepted)`,
+      );
+    }
+    try {
+      if (ecosystem === 'pypi') parseRequirement(dependency);
+      else parseCondaSpec(dependency);
+    } catch (error) {
+      throw new KernelError(
+        'invalid_dependency',
+        `Dependency ${index + 1} is not a valid ${ecosystem === 'pypi' ? 'PEP 508 requirement' : 'conda package spec'}`,
+        { cause: error },
+      );
+    }
+    out.push(dependency.trim());
+  });
+  channels.forEach((channel, index) => {
+    if (typeof channel !== 'string' || channel.trim().startsWith('-')) {
+      throw new KernelError('invalid_dependency', `Channel ${index + 1} is not a conda channel`);
+    }
+    try {
+      parseChannel(channel);
+    } catch (error) {
+      throw new KernelError('invalid_dependency', `Channel ${index + 1} is not a conda channel`, {
+        cause: error,
+      });
+    }
+  });
+  return out;
+}
+
 function pipArgs(wheelhouse: Wheelhouse | undefined): string[] {
   if (!wheelhouse) return [];
   const args = wheelhouse.noIndex === false ? [] : ['--no-index'];
@@ -261,11 +310,11 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
       },
       build: (request) =>
         guarded(request, async (build) => {
+          const deps = checkBuildDependencies('pypi', request.dependencies);
           const base = requireBase();
           const inherit = await inherits();
           const systemSite = options.systemSitePackages ?? inherit;
           const withoutPip = options.withoutPip ?? inherit;
-          const deps = [...(request.dependencies ?? [])];
           if (!inherit) deps.unshift('ipykernel');
           build.progress({
             phase: 'create',
@@ -285,7 +334,8 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
             });
             // pip skips requirements that are already satisfied (including inherited ones).
             await build.run(
-              [python, '-m', 'pip', 'install', ...pipArgs(options.wheelhouse), ...deps],
+              // `--` ends options: nothing after it can be read as one.
+              [python, '-m', 'pip', 'install', ...pipArgs(options.wheelhouse), '--', ...deps],
               'install',
               'pip install',
               [0.2, 0.9],
@@ -311,9 +361,9 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
       tool: uv,
       build: (request) =>
         guarded(request, async (build) => {
+          const deps = checkBuildDependencies('pypi', request.dependencies);
           const base = requireBase();
           const inherit = await inherits();
-          const deps = [...(request.dependencies ?? [])];
           if (!inherit) deps.unshift('ipykernel');
           build.progress({ phase: 'create', message: 'Creating uv environment', fraction: 0.05 });
           const argv = [uv, 'venv', '--python', base];
@@ -331,7 +381,7 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
               message: `Installing ${deps.length} package(s)`,
               fraction: 0.2,
             });
-            await build.run([...install, ...deps], 'install', 'uv pip install', [0.2, 0.9]);
+            await build.run([...install, '--', ...deps], 'install', 'uv pip install', [0.2, 0.9]);
           }
           await build.verify(python);
           return { prefix: request.prefix, python, manager: 'uv', tool: uv, inheritsBase: inherit };
@@ -345,14 +395,19 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
     tool: condaTool?.path ?? 'conda',
     async build(request) {
       if (request.environmentYml) return useNamedCondaEnv(request);
+      const requested = checkBuildDependencies(
+        'conda',
+        request.dependencies,
+        request.channels ?? [],
+      );
       if (!condaTool)
         throw new KernelError(
           'env_manager_unavailable',
           'No micromamba, mamba, conda or pixi on PATH',
         );
       return guarded(request, async (build) => {
-        const deps = ['python', 'ipykernel', ...(request.dependencies ?? [])];
-        const channels = request.channels ?? ['conda-forge'];
+        const deps = ['python', 'ipykernel', ...requested];
+        const channels = (request.channels ?? ['conda-forge']).map((channel) => channel.trim());
         let python: string;
         if (condaTool.tool === 'pixi') {
           // pixi has no `create -p`: a manifest in the prefix owns the env at .pixi/envs/default.

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
@@ -20,12 +24,16 @@ const markerSchema = z.object({
   envHash: z.string(),
   createdAt: z.number(),
   manager: z.string(),
-  /** Interpreter path relative to the prefix, so the env survives its atomic rename. */
+  /** Interpreter path relative to the prefix. */
   python: z.string(),
 });
+const ownerSchema = z.object({ pid: z.number().int().positive() });
 
 /** Env hashes are opaque, but they become directory names: keep them path-safe. */
 const ENV_HASH = /^[A-Za-z0-9_-]{1,128}$/;
+const BUILDING = /^\.([A-Za-z0-9_-]{1,128})\.building$/;
+const LEASE = /^\.([A-Za-z0-9_-]{1,128})\.use-(\d+)$/;
+const WAIT_MS = 200;
 
 export interface EnvCacheEntry {
   envHash: string;
@@ -38,24 +46,43 @@ export interface EnvCacheEntry {
 
 export interface EnvCacheGetOptions extends Omit<BuildEnvRequest, 'prefix'> {}
 
+export interface EnvCacheGetResult {
+  entry: EnvCacheEntry;
+  hit: boolean;
+  /**
+   * Ends this caller's use of the env. Until every caller that got it has released it, `gc`
+   * leaves it alone (in this process and in any other live process sharing the cache).
+   */
+  release(): void;
+}
+
 export interface EnvCache {
   readonly envsDir: string;
   /** A valid entry (interpreter present and completion marker written), without touching it. */
   lookup(envHash: string): EnvCacheEntry | undefined;
-  /** Returns the cached env (touching last-used) or builds it; one build per hash at a time. */
-  get(
-    envHash: string,
-    options?: EnvCacheGetOptions,
-  ): Promise<{ entry: EnvCacheEntry; hit: boolean }>;
+  /**
+   * Returns the cached env (touching last-used) or builds it; one build per hash at a time,
+   * across processes. The env is in use until `release()` is called.
+   */
+  get(envHash: string, options?: EnvCacheGetOptions): Promise<EnvCacheGetResult>;
+  /** Whether some live process (this one included) holds the env. */
+  inUse(envHash: string): boolean;
   list(): EnvCacheEntry[];
-  /** Removes envs unused for `maxAgeDays`, then the least recently used beyond `maxCount`. */
+  /**
+   * Removes envs unused for `maxAgeDays`, then the least recently used beyond `maxCount`. Never
+   * removes an env that is in use or being built. Also runs `recover`.
+   */
   gc(options: { maxAgeDays?: number; maxCount?: number }): string[];
+  /** Deletes builds whose builder process died (their `building` marker outlived it). */
+  recover(): string[];
 }
 
 export interface EnvCacheOptions {
   cacheDir: string;
   builder: EnvBuilder;
   now?: () => number;
+  /** Process liveness, injectable for tests. Default: `process.kill(pid, 0)`. */
+  isAlive?: (pid: number) => boolean;
 }
 
 function assertHash(envHash: string): void {
@@ -63,14 +90,36 @@ function assertHash(envHash: string): void {
     throw new KernelError('env_hash_invalid', 'The environment hash is not a valid name');
 }
 
+function defaultIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Environments at `<cacheDir>/envs/<envHash>`. Each is built in a temp dir beside its final
- * place and renamed in atomically, so a half-built env is never visible under its hash.
+ * Environments at `<cacheDir>/envs/<envHash>`, built IN PLACE: venvs and conda envs embed their
+ * absolute prefix (script shebangs, activate scripts, conda's prefix-replaced files), so a
+ * renamed env has broken scripts. While a build runs, the sibling file `.<envHash>.building`
+ * (created exclusively, holding the builder's pid) is both the lock and the "incomplete" flag;
+ * the completion marker `.runyard-env.json` inside the env is written last. A `building` marker
+ * whose process is gone means an interrupted build: its env is deleted and rebuilt.
+ * Uses are leased with `.<envHash>.use-<pid>` files so `gc` in any process skips them.
  */
 export function createEnvCache(options: EnvCacheOptions): EnvCache {
   const envsDir = join(options.cacheDir, 'envs');
   const now = options.now ?? Date.now;
+  const isAlive = options.isAlive ?? defaultIsAlive;
   const inFlight = new Map<string, Promise<{ entry: EnvCacheEntry; hit: boolean }>>();
+  const leases = new Map<string, number>();
+  /** Hashes whose build lock this cache holds. */
+  const held = new Set<string>();
+
+  const buildingFile = (envHash: string) => join(envsDir, `.${envHash}.building`);
+  const leaseFile = (envHash: string) => join(envsDir, `.${envHash}.use-${process.pid}`);
 
   function read(envHash: string): EnvCacheEntry | undefined {
     const prefix = join(envsDir, envHash);
@@ -114,44 +163,156 @@ export function createEnvCache(options: EnvCacheOptions): EnvCache {
     }
   }
 
+  /** Who holds the build lock: nobody, a live process, or a process that died mid-build. */
+  function builder(envHash: string): 'none' | 'alive' | 'dead' {
+    let text: string;
+    try {
+      text = readFileSync(buildingFile(envHash), 'utf8');
+    } catch {
+      return 'none';
+    }
+    try {
+      const { pid } = ownerSchema.parse(JSON.parse(text));
+      // Our own pid on a marker we do not hold: a crashed process that had the same pid.
+      if (pid === process.pid) return held.has(envHash) ? 'alive' : 'dead';
+      return isAlive(pid) ? 'alive' : 'dead';
+    } catch {
+      // A marker torn by a crash mid-write: its owner is gone.
+      return 'dead';
+    }
+  }
+
+  /**
+   * Clears an interrupted build: its marker, and its env unless that env is complete (the
+   * builder died after writing the completion marker). Rechecks right before deleting so a
+   * build that just finished or just started is left alone.
+   */
+  function clearDead(envHash: string): boolean {
+    if (held.has(envHash) || builder(envHash) !== 'dead') return false;
+    const prefix = join(envsDir, envHash);
+    if (!read(envHash) && existsSync(prefix)) discard(prefix);
+    if (builder(envHash) === 'dead') rmSync(buildingFile(envHash), { force: true });
+    return true;
+  }
+
+  function lease(envHash: string): () => void {
+    const count = leases.get(envHash) ?? 0;
+    leases.set(envHash, count + 1);
+    if (count === 0) {
+      try {
+        mkdirSync(envsDir, { recursive: true });
+        writeFileSync(leaseFile(envHash), `${process.pid}\n`);
+      } catch {
+        // In-process leases still protect against this process's gc.
+      }
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (leases.get(envHash) ?? 1) - 1;
+      if (left > 0) {
+        leases.set(envHash, left);
+        return;
+      }
+      leases.delete(envHash);
+      rmSync(leaseFile(envHash), { force: true });
+    };
+  }
+
+  function inUse(envHash: string): boolean {
+    if ((leases.get(envHash) ?? 0) > 0) return true;
+    let names: string[];
+    try {
+      names = readdirSync(envsDir);
+    } catch {
+      return false;
+    }
+    for (const name of names) {
+      const match = LEASE.exec(name);
+      if (match?.[1] !== envHash) continue;
+      const pid = Number(match[2]);
+      if (pid !== process.pid && isAlive(pid)) return true;
+    }
+    return false;
+  }
+
+  /** Takes the build lock, waiting while another live process holds it. */
+  async function lock(envHash: string, signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      if (signal?.aborted)
+        throw new KernelError('env_build_aborted', 'The environment build was aborted');
+      let fd: number | undefined;
+      try {
+        fd = openSync(buildingFile(envHash), 'wx', 0o600);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new KernelError('env_build_failed', 'The environment cache is not writable', {
+            cause: error,
+          });
+        }
+      }
+      if (fd !== undefined) {
+        try {
+          held.add(envHash);
+          writeSync(fd, `${JSON.stringify({ pid: process.pid })}\n`);
+        } catch (error) {
+          held.delete(envHash);
+          rmSync(buildingFile(envHash), { force: true });
+          throw new KernelError('env_build_failed', 'The environment cache is not writable', {
+            cause: error,
+          });
+        } finally {
+          closeSync(fd);
+        }
+        return;
+      }
+      // Gone (finished) or dead (interrupted, now cleared): contend for the lock again.
+      if (builder(envHash) !== 'alive') {
+        clearDead(envHash);
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, WAIT_MS));
+    }
+  }
+
   async function build(
     envHash: string,
     request: EnvCacheGetOptions,
   ): Promise<{ entry: EnvCacheEntry; hit: boolean }> {
     mkdirSync(envsDir, { recursive: true });
-    const temp = join(envsDir, `.tmp-${envHash}-${randomUUID().slice(0, 8)}`);
-    let built: BuiltEnv;
+    await lock(envHash, request.signal);
+    const prefix = join(envsDir, envHash);
     try {
-      built = await options.builder.build({ ...request, prefix: temp });
-      const marker = {
-        envHash,
-        createdAt: now(),
-        manager: built.manager,
-        python: relative(temp, built.python),
-      };
-      writeFileSync(join(temp, MARKER), `${JSON.stringify(marker)}\n`);
-    } catch (error) {
-      rmSync(temp, { recursive: true, force: true });
-      throw error;
+      // Another process may have finished it while we waited for the lock.
+      const done = read(envHash);
+      if (done) return { entry: touch(done), hit: true };
+      if (existsSync(prefix)) discard(prefix);
+      let built: BuiltEnv;
+      try {
+        built = await options.builder.build({ ...request, prefix });
+        const marker = {
+          envHash,
+          createdAt: now(),
+          manager: built.manager,
+          python: relative(prefix, built.python),
+        };
+        writeFileSync(join(prefix, MARKER), `${JSON.stringify(marker)}\n`);
+      } catch (error) {
+        rmSync(prefix, { recursive: true, force: true });
+        throw error;
+      }
+      const entry = read(envHash);
+      if (!entry) throw new KernelError('env_build_failed', 'The cached environment is incomplete');
+      return { entry: touch(entry), hit: false };
+    } finally {
+      held.delete(envHash);
+      try {
+        unlinkSync(buildingFile(envHash));
+      } catch {
+        // Already gone: nothing to release.
+      }
     }
-    const final = join(envsDir, envHash);
-    if (existsSync(final) && !read(envHash)) discard(final);
-    try {
-      renameSync(temp, final);
-    } catch (error) {
-      // Another process won the race: its env is as good as ours.
-      rmSync(temp, { recursive: true, force: true });
-      const winner = read(envHash);
-      if (winner) return { entry: touch(winner), hit: false };
-      throw new KernelError(
-        'env_build_failed',
-        'The environment could not be moved into the cache',
-        { cause: error },
-      );
-    }
-    const entry = read(envHash);
-    if (!entry) throw new KernelError('env_build_failed', 'The cached environment is incomplete');
-    return { entry: touch(entry), hit: false };
   }
 
   function list(): EnvCacheEntry[] {
@@ -167,52 +328,79 @@ export function createEnvCache(options: EnvCacheOptions): EnvCache {
       .filter((entry): entry is EnvCacheEntry => entry !== undefined);
   }
 
+  function recover(): string[] {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(envsDir);
+    } catch {
+      return removed;
+    }
+    for (const name of names) {
+      const building = BUILDING.exec(name)?.[1];
+      if (building !== undefined) {
+        if (clearDead(building)) removed.push(building);
+        continue;
+      }
+      const leased = LEASE.exec(name);
+      if (leased && Number(leased[2]) !== process.pid && !isAlive(Number(leased[2]))) {
+        rmSync(join(envsDir, name), { force: true });
+        continue;
+      }
+      // `.trash-` is mid-delete by definition; `.tmp-` is what older versions built into.
+      if (name.startsWith('.trash-') || name.startsWith('.tmp-'))
+        rmSync(join(envsDir, name), { recursive: true, force: true });
+    }
+    return removed;
+  }
+
   return {
     envsDir,
     lookup(envHash) {
       assertHash(envHash);
       return read(envHash);
     },
-    get(envHash, request = {}) {
+    async get(envHash, request = {}) {
       assertHash(envHash);
-      const existing = inFlight.get(envHash);
-      if (existing) return existing.then(({ entry }) => ({ entry, hit: true }));
-      const hit = read(envHash);
-      if (hit) return Promise.resolve({ entry: touch(hit), hit: true });
-      const promise = build(envHash, request).finally(() => inFlight.delete(envHash));
-      inFlight.set(envHash, promise);
-      return promise;
+      // Lease first: gc running while we wait for a build must not take the env away.
+      const release = lease(envHash);
+      try {
+        const existing = inFlight.get(envHash);
+        if (existing) {
+          const { entry } = await existing;
+          return { entry, hit: true, release };
+        }
+        const hit = read(envHash);
+        if (hit && builder(envHash) !== 'alive') return { entry: touch(hit), hit: true, release };
+        const promise = build(envHash, request).finally(() => inFlight.delete(envHash));
+        inFlight.set(envHash, promise);
+        const result = await promise;
+        return { ...result, release };
+      } catch (error) {
+        release();
+        throw error;
+      }
     },
+    inUse,
     list,
+    recover,
     gc({ maxAgeDays, maxCount }) {
+      recover();
       const removed: string[] = [];
-      const entries = list()
-        .filter((entry) => !inFlight.has(entry.envHash))
-        .sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+      const entries = list().sort((a, b) => b.lastUsedAt - a.lastUsedAt);
       const cutoff = maxAgeDays === undefined ? undefined : now() - maxAgeDays * 86_400_000;
       let kept = 0;
       for (const entry of entries) {
+        const busy =
+          inFlight.has(entry.envHash) || builder(entry.envHash) === 'alive' || inUse(entry.envHash);
         const tooOld = cutoff !== undefined && entry.lastUsedAt < cutoff;
         const tooMany = maxCount !== undefined && kept >= maxCount;
-        if (tooOld || tooMany) {
+        if (!busy && (tooOld || tooMany)) {
           discard(entry.prefix);
           removed.push(entry.envHash);
         } else {
           kept += 1;
         }
-      }
-      // Leftovers of builds that died with their process.
-      try {
-        for (const name of readdirSync(envsDir)) {
-          if (!name.startsWith('.tmp-') && !name.startsWith('.trash-')) continue;
-          const hash = name.startsWith('.tmp-') ? name.slice(5, name.lastIndexOf('-')) : '';
-          if (inFlight.has(hash)) continue;
-          const dir = join(envsDir, name);
-          if (now() - statSync(dir).mtimeMs > 86_400_000)
-            rmSync(dir, { recursive: true, force: true });
-        }
-      } catch {
-        // No envs dir yet.
       }
       return removed;
     },

@@ -199,24 +199,24 @@ export function createEnvPool(options: EnvPoolOptions): EnvPool {
   async function warmOne(manager: EnvManager, state: ManagerState): Promise<void> {
     const hash = hashFor(manager);
     const id = randomUUID().slice(0, 12);
-    const temp = join(state.dir, `.tmp-${id}`);
+    // Built in place (envs embed their absolute prefix); the marker, written last, is what makes
+    // it a pooled env: `load` deletes a directory without one as an interrupted build.
     const prefix = join(state.dir, id);
     state.abort = new AbortController();
     state.warming = true;
     try {
       mkdirSync(state.dir, { recursive: true });
       const built = await state.builder.build({
-        prefix: temp,
+        prefix,
         dependencies: packages,
         signal: state.abort.signal,
       });
       const createdAt = now();
-      const python = relative(temp, built.python);
+      const python = relative(prefix, built.python);
       writeFileSync(
-        join(temp, MARKER),
+        join(prefix, MARKER),
         `${JSON.stringify({ poolHash: hash, createdAt, python })}\n`,
       );
-      renameSync(temp, prefix);
       state.ready.push({
         id,
         manager,
@@ -228,7 +228,7 @@ export function createEnvPool(options: EnvPoolOptions): EnvPool {
       state.backoff.succeed();
       emit({ type: 'warmed', manager, id });
     } catch (error) {
-      rmSync(temp, { recursive: true, force: true });
+      rmSync(prefix, { recursive: true, force: true });
       if (!running) return;
       const retryInMs = state.backoff.fail();
       emit({ type: 'build_failed', manager, error, retryInMs });

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -141,6 +142,63 @@ describe('venv builder', () => {
   });
 });
 
+describe('dependency validation', () => {
+  it('refuses option-shaped or malformed dependencies and channels before running any tool', async () => {
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    for (const bad of [
+      '--index-url=http://127.0.0.1:9/simple',
+      '-r/etc/passwd',
+      ' --extra-index-url x',
+      '-e.',
+      '-e .',
+      '--index-url=http://evil',
+      'tinypkg\n--index-url=http://evil',
+      'tinypkg\r\n-r/etc/passwd',
+      'numpy; rm -rf /',
+      '',
+      42 as unknown as string,
+    ]) {
+      const prefix = join(root, 'injected');
+      const error = await failure(builder.build({ prefix, dependencies: ['tinypkg', bad] }));
+      expect(error.code).toBe('invalid_dependency');
+      expect(error.message).toContain('Dependency 2');
+      if (typeof bad === 'string' && bad.trim() !== '')
+        expect(error.message).not.toContain(bad.trim());
+      // Nothing was created: the refusal comes before `python -m venv`.
+      expect(existsSync(prefix)).toBe(false);
+    }
+    const conda = createEnvBuilder({ kind: 'conda', env: { PATH: '' } });
+    for (const request of [
+      { dependencies: ['--override-channels'] },
+      { dependencies: ['numpy'], channels: ['--insecure'] },
+      { dependencies: ['numpy'], channels: ['conda forge; x'] },
+    ]) {
+      const error = await failure(conda.build({ prefix: join(root, 'c-injected'), ...request }));
+      expect(error.code).toBe('invalid_dependency');
+    }
+  });
+
+  it('still installs valid requirements (argv ends options with --)', async () => {
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    const built = await builder.build({
+      prefix: join(root, 'valid-deps'),
+      dependencies: ['TinyPkg == 0.1.0 ; python_version >= "3"'],
+    });
+    const probe = await runCommand([built.python, '-c', 'import tinypkg; print(tinypkg.VALUE)']);
+    expect(probe.stdout.trim()).toBe('42');
+  });
+});
+
 describe('uv and conda builders', () => {
   it('uv is unavailable without uv on PATH', () => {
     expect(() =>
@@ -220,12 +278,84 @@ describe('env cache', () => {
     expect(rebuilt.hit).toBe(false);
     expect(builds).toBe(2);
 
-    await cache.get('def456');
+    const def = await cache.get('def456');
     clock += 10 * 86_400_000;
     utimesSync(join(cache.envsDir, 'def456', '.runyard-env.json'), clock / 1000, clock / 1000);
+    // Every get leases the env: nothing in use is collected, however old.
+    expect(cache.inUse('abc123')).toBe(true);
+    expect(cache.gc({ maxAgeDays: 5, maxCount: 0 })).toEqual([]);
+    for (const lease of [a, b, hit, rebuilt]) lease.release();
+    a.release(); // idempotent: does not release someone else's use
+    expect(cache.inUse('abc123')).toBe(false);
     expect(cache.gc({ maxAgeDays: 5 })).toEqual(['abc123']);
     expect(cache.list().map((e) => e.envHash)).toEqual(['def456']);
+    expect(cache.gc({ maxCount: 0 })).toEqual([]);
+    def.release();
     expect(cache.gc({ maxCount: 0 })).toEqual(['def456']);
+  });
+
+  it('builds in place, so console scripts and python -m ipykernel work in the cached env', async () => {
+    const builder = createEnvBuilder({
+      kind: 'venv',
+      basePython: SYSTEM_PYTHON,
+      isolation: 'inherit',
+      wheelhouse: { findLinks: [wheelhouse] },
+    });
+    const cache = createEnvCache({ cacheDir: join(root, 'cache-inplace'), builder });
+    const { entry, release } = await cache.get('scripts1', { dependencies: ['tinypkg'] });
+    try {
+      // The script's shebang names the env's interpreter by absolute path: a renamed env breaks it.
+      const script = (await runCommand([join(entry.prefix, 'bin', 'tinypkg')])).stdout;
+      expect(script.trim()).toBe('42');
+      const version = await runCommand([entry.python, '-m', 'ipykernel', '--version']);
+      expect(version.code).toBe(0);
+      expect(version.stdout).toMatch(/\d+\.\d+/);
+      expect(readdirSync(cache.envsDir).sort()).toEqual([
+        `.scripts1.use-${process.pid}`,
+        'scripts1',
+      ]);
+    } finally {
+      release();
+    }
+    expect(readdirSync(cache.envsDir)).toEqual(['scripts1']);
+  });
+
+  it('deletes and rebuilds an interrupted build; gc respects leases of live processes only', async () => {
+    const cache = createEnvCache({ cacheDir: join(root, 'cache-crash'), builder: inherit() });
+    const dead = spawnSync('true').pid as number;
+    mkdirSync(join(cache.envsDir, 'crashed', 'bin'), { recursive: true });
+    writeFileSync(join(cache.envsDir, 'crashed', 'half-written'), '');
+    writeFileSync(join(cache.envsDir, '.crashed.building'), JSON.stringify({ pid: dead }));
+    const rebuilt = await cache.get('crashed');
+    expect(rebuilt.hit).toBe(false);
+    expect(existsSync(join(rebuilt.entry.prefix, 'half-written'))).toBe(false);
+    expect(existsSync(join(cache.envsDir, '.crashed.building'))).toBe(false);
+    expect((await runCommand([rebuilt.entry.python, '-c', 'import ipykernel'])).code).toBe(0);
+    rebuilt.release();
+
+    // A leftover for a hash nobody asks for is removed by recover (and gc); a torn marker too.
+    mkdirSync(join(cache.envsDir, 'orphan'));
+    writeFileSync(join(cache.envsDir, '.orphan.building'), JSON.stringify({ pid: dead }));
+    mkdirSync(join(cache.envsDir, 'torn'));
+    writeFileSync(join(cache.envsDir, '.torn.building'), '{"pi');
+    expect(cache.recover().sort()).toEqual(['orphan', 'torn']);
+    expect(readdirSync(cache.envsDir)).toEqual(['crashed']);
+
+    // Another live process's lease pins the env; a dead one's does not.
+    const holder = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(cache.envsDir, `.crashed.use-${holder.pid}`), '');
+      writeFileSync(join(cache.envsDir, `.crashed.use-${dead}`), '');
+      expect(cache.inUse('crashed')).toBe(true);
+      expect(cache.gc({ maxCount: 0 })).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    expect(cache.inUse('crashed')).toBe(false);
+    expect(cache.gc({ maxCount: 0 })).toEqual(['crashed']);
+    rmSync(join(cache.envsDir, `.crashed.use-${holder.pid}`), { force: true });
+    expect(readdirSync(cache.envsDir)).toEqual([]);
   });
 
   it('rejects env hashes that are not path-safe', () => {

@@ -16,6 +16,16 @@ export const KernelErrorCode = {
   envBuildAborted: 'env_build_aborted',
   condaEnvYmlMissing: 'conda_env_yml_missing',
   envHashInvalid: 'env_hash_invalid',
+  /** A dependency or channel outside its ecosystem's grammar, or shaped like a command-line option. */
+  invalidDependency: 'invalid_dependency',
+  /** The runtime dir for connection files is a symlink, not a directory, or not ours. */
+  runtimeDirInsecure: 'runtime_dir_insecure',
+  /** `claim()` on a kernel pool after `stop()`, or `whenWarm()` after it. */
+  kernelPoolStopped: 'kernel_pool_stopped',
+  /** `whenWarm()` on a kernel pool that was never started. */
+  kernelPoolNotStarted: 'kernel_pool_not_started',
+  /** A conda env cannot be moved: its prefix is baked into binaries and scripts. */
+  envNotRelocatable: 'env_not_relocatable',
 } as const;
 export type KernelErrorCode = (typeof KernelErrorCode)[keyof typeof KernelErrorCode];
 
@@ -38,6 +48,11 @@ export const kernelErrorHttpStatus: Readonly<Record<KernelErrorCode, number>> = 
   env_build_aborted: 499,
   conda_env_yml_missing: 422,
   env_hash_invalid: 400,
+  invalid_dependency: 400,
+  runtime_dir_insecure: 500,
+  kernel_pool_stopped: 409,
+  kernel_pool_not_started: 409,
+  env_not_relocatable: 409,
 };
 
 /**

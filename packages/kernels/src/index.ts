@@ -17,6 +17,7 @@ export {
   connectionInfoSchema,
   createConnectionInfo,
   defaultRuntimeDir,
+  ensurePrivateRuntimeDir,
   freePorts,
   type Transport,
   writeConnectionFile,
@@ -33,6 +34,7 @@ export {
   type BuildEnvRequest,
   type BuiltEnv,
   type CondaTool,
+  checkBuildDependencies,
   createEnvBuilder,
   type EnvBuilder,
   type EnvBuilderOptions,
@@ -49,6 +51,7 @@ export {
   type EnvCache,
   type EnvCacheEntry,
   type EnvCacheGetOptions,
+  type EnvCacheGetResult,
   type EnvCacheOptions,
 } from './env-cache.js';
 export {
@@ -87,6 +90,7 @@ export {
   ipykernelArgv,
   type LaunchKernelOptions,
   launchKernel,
+  lostPortRace,
 } from './launch.js';
 export type {
   DisplayDataOutput,
@@ -95,7 +99,7 @@ export type {
   NotebookOutput,
   StreamOutput,
 } from './outputs.js';
-export { type ExitInfo, ManagedProcess } from './process.js';
+export { type ExitInfo, kernelEnvironment, ManagedProcess } from './process.js';
 export {
   type BasePython,
   defaultPythonCandidates,

@@ -1,5 +1,6 @@
 import { Backoff, type BackoffOptions, Wakeup } from './backoff.js';
 import type { KernelClient } from './client.js';
+import { KernelError } from './errors.js';
 
 /**
  * Runs IPython's lazy first-execute setup (compiler, display formatters: ~10-30 ms on a 2-core
@@ -60,12 +61,17 @@ export interface KernelPool {
   start(): void;
   /**
    * A ready kernel: a pooled one at once when available (verified alive), else a cold launch.
-   * The claimed kernel belongs to the caller and never returns to the pool.
+   * The claimed kernel belongs to the caller and never returns to the pool. Before `start()` it
+   * is a cold launch; after `stop()` it rejects with `kernel_pool_stopped`.
    */
   claim(options?: { signal?: AbortSignal }): Promise<KernelClient>;
   /** Number of warm kernels waiting. */
   readonly ready: number;
-  /** Resolves when `size` kernels are warm (or replenishment is backing off). */
+  /**
+   * Resolves when `size` kernels are warm (or replenishment is backing off). Rejects at once with
+   * `kernel_pool_not_started` before `start()` and `kernel_pool_stopped` after `stop()` (nothing
+   * would ever warm); a wait pending when `stop()` is called resolves.
+   */
   whenWarm(): Promise<void>;
   /** Shuts down every pooled kernel and stops replenishing. Claimed kernels are not touched. */
   stop(): Promise<void>;
@@ -88,6 +94,8 @@ export function createKernelPool(options: KernelPoolOptions): KernelPool {
   const wake = new Wakeup();
   let pooled: Pooled[] = [];
   let running = false;
+  let started = false;
+  let stopped = false;
   let launching: AbortController | undefined;
   let loopDone: Promise<void> | undefined;
   const warmWaiters = new Set<() => void>();
@@ -190,12 +198,16 @@ export function createKernelPool(options: KernelPoolOptions): KernelPool {
     start() {
       if (running) return;
       running = true;
+      started = true;
+      // Starting again after stop() resumes the pool.
+      stopped = false;
       loopDone = loop();
     },
     get ready() {
       return pooled.length;
     },
     async claim(claimOptions = {}) {
+      if (stopped) throw new KernelError('kernel_pool_stopped', 'The kernel pool was stopped');
       while (pooled.length > 0) {
         const entry = pooled.shift() as Pooled;
         entry.offDead();
@@ -220,11 +232,20 @@ export function createKernelPool(options: KernelPoolOptions): KernelPool {
       }
     },
     whenWarm() {
+      if (stopped)
+        return Promise.reject(
+          new KernelError('kernel_pool_stopped', 'The kernel pool was stopped'),
+        );
+      if (!started)
+        return Promise.reject(
+          new KernelError('kernel_pool_not_started', 'The kernel pool was not started'),
+        );
       if (pooled.length >= size) return Promise.resolve();
       return new Promise((resolve) => warmWaiters.add(resolve));
     },
     async stop() {
       running = false;
+      stopped = true;
       clearTimeout(replenishTimer);
       replenishTimer = undefined;
       launching?.abort();

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelClient } from './client.js';
@@ -15,6 +15,9 @@ import {
 } from './test-support/helpers.js';
 
 const root = tempRoot('kernel');
+// A host secret: kernels launched without an explicit env must not see it.
+process.env.RUNYARD_SECRET_X = 'host-secret-value';
+process.env.RUNYARD_TOKEN = 'host-api-token';
 const runtimeDir = join(root, 'rt');
 let kernel: KernelClient;
 const clients: KernelClient[] = [];
@@ -34,7 +37,28 @@ afterAll(async () => {
   // Nothing this suite started may outlive it.
   expect(processesMentioning(root)).toEqual([]);
   removeRoot(root);
+  delete process.env.RUNYARD_SECRET_X;
+  delete process.env.RUNYARD_TOKEN;
 });
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Bounded wait for a process to be gone (an event, not a timing assertion). */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
+const SPAWN_SLEEP =
+  'import subprocess\nchild = subprocess.Popen(["sleep", "300"])\nprint(child.pid)';
 
 async function rejection(promise: Promise<unknown>): Promise<KernelError> {
   const error = await promise.then(
@@ -238,12 +262,57 @@ describe('execute', () => {
   });
 });
 
+describe('isolation from the host', () => {
+  it('a kernel without an explicit env cannot see RUNYARD_* variables but keeps PATH and HOME', async () => {
+    const probe = await kernel.execute(
+      'import os\nprint(os.environ.get("RUNYARD_SECRET_X"), os.environ.get("RUNYARD_TOKEN"), "PATH" in os.environ, os.environ.get("HOME") == HOME_EXPECTED)'.replace(
+        'HOME_EXPECTED',
+        JSON.stringify(process.env.HOME ?? ''),
+      ),
+    );
+    expect(probe.outputs).toEqual([
+      expect.objectContaining({ name: 'stdout', text: 'None None True True\n' }),
+    ]);
+  });
+
+  it('processes started by kernel code die with the kernel: shutdown and os._exit', async () => {
+    // An explicit env wins entirely, RUNYARD_* included.
+    const graceful = await launchKernel({
+      argv: ipykernelArgv(SYSTEM_PYTHON),
+      runtimeDir: join(root, 'grp'),
+      env: { ...process.env },
+    });
+    clients.push(graceful);
+    const seen = await graceful.execute('import os\nprint(os.environ.get("RUNYARD_SECRET_X"))');
+    expect(seen.outputs).toEqual([expect.objectContaining({ text: 'host-secret-value\n' })]);
+    const started = await graceful.execute(SPAWN_SLEEP);
+    const sleepPid = Number((started.outputs[0] as { text: string }).text.trim());
+    expect(alive(sleepPid)).toBe(true);
+    await graceful.shutdown();
+    expect(await gone(sleepPid)).toBe(true);
+
+    const crashing = await launchKernel({
+      argv: ipykernelArgv(SYSTEM_PYTHON),
+      runtimeDir: join(root, 'grp'),
+      client: { heartbeatTimeoutMs: 0 },
+    });
+    clients.push(crashing);
+    const spawned = await crashing.execute(SPAWN_SLEEP);
+    const orphanPid = Number((spawned.outputs[0] as { text: string }).text.trim());
+    expect(alive(orphanPid)).toBe(true);
+    await rejection(crashing.execute('import os\nos._exit(1)'));
+    expect(await gone(orphanPid)).toBe(true);
+  });
+});
+
 describe('kernel death', () => {
   it('os._exit mid-execute rejects with kernel_dead and reports dead (ipc transport)', async () => {
     const doomed = await launchKernel({
       argv: ipykernelArgv(SYSTEM_PYTHON),
       runtimeDir: join(root, 'ipc'),
       transport: 'ipc',
+      // Heartbeat off: only the process-exit path can mark this kernel dead.
+      client: { heartbeatTimeoutMs: 0 },
     });
     clients.push(doomed);
     expect(doomed.connection.transport).toBe('ipc');

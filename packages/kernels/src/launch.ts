@@ -13,13 +13,17 @@ import {
 } from './connection.js';
 import { KernelError } from './errors.js';
 import type { Kernelspec } from './kernelspec.js';
-import { type ExitInfo, ManagedProcess } from './process.js';
+import { type ExitInfo, kernelEnvironment, ManagedProcess } from './process.js';
 
 export interface LaunchKernelOptions {
   /** Kernel command; `{connection_file}` is replaced with the connection file path. */
   argv?: string[];
   kernelspec?: Kernelspec;
-  /** Base environment of the kernel (default: this process's); kernelspec env is layered on top. */
+  /**
+   * Base environment of the kernel; kernelspec env is layered on top. Default: this process's
+   * environment minus every `RUNYARD_*` variable (`kernelEnvironment`), so notebook code cannot
+   * read host secrets or the API token. When given, it is used as is.
+   */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   transport?: Transport;
@@ -75,7 +79,7 @@ export async function launchKernel(options: LaunchKernelOptions): Promise<Kernel
   const argv = options.argv ?? spec?.argv;
   if (!argv || argv.length === 0)
     throw new KernelError('kernelspec_invalid', 'No kernel command was given');
-  const baseEnv = options.env ?? process.env;
+  const baseEnv = options.env ?? kernelEnvironment();
   const env = { ...baseEnv, ...(spec?.env ?? {}) };
   const runtimeDir = options.runtimeDir ?? defaultRuntimeDir(baseEnv);
   const kernelName = options.kernelName ?? spec?.name;
@@ -117,23 +121,39 @@ export async function launchKernel(options: LaunchKernelOptions): Promise<Kernel
     };
   };
 
-  if (options.signal?.aborted)
-    throw new KernelError('launch_aborted', 'The kernel launch was aborted');
-  const client = new KernelClient(await start(), {
-    ...options.client,
-    interruptMode: options.interruptMode ?? spec?.interruptMode ?? 'signal',
-    relaunch: start,
-  });
-  try {
-    await client.waitReady({
-      timeoutMs: options.startupTimeoutMs ?? 60_000,
-      ...(options.signal ? { signal: options.signal } : {}),
+  // A tcp port can still be taken between choosing it and the kernel binding it; that start
+  // is retried on fresh ports (a few times) instead of failing the caller.
+  for (let attempt = 1; ; attempt++) {
+    if (options.signal?.aborted)
+      throw new KernelError('launch_aborted', 'The kernel launch was aborted');
+    const client = new KernelClient(await start(), {
+      ...options.client,
+      interruptMode: options.interruptMode ?? spec?.interruptMode ?? 'signal',
+      relaunch: start,
     });
-  } catch (error) {
-    await client.close();
-    throw error;
+    try {
+      await client.waitReady({
+        timeoutMs: options.startupTimeoutMs ?? 60_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return client;
+    } catch (error) {
+      await client.close();
+      if (attempt >= MAX_PORT_RACE_ATTEMPTS || !lostPortRace(error)) throw error;
+    }
   }
-  return client;
+}
+
+const MAX_PORT_RACE_ATTEMPTS = 3;
+const ADDRESS_IN_USE = /Address already in use|EADDRINUSE/i;
+
+/** The kernel died at startup because one of its ports was taken meanwhile. */
+export function lostPortRace(error: unknown): boolean {
+  return (
+    error instanceof KernelError &&
+    error.code === 'kernel_exited' &&
+    (error.details.stderrTail ?? []).some((line) => ADDRESS_IN_USE.test(line))
+  );
 }
 
 /** argv for an ipykernel kernel on `python`. */

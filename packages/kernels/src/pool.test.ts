@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelClient } from './client.js';
 import { createEnvBuilder } from './env-builder.js';
 import { createEnvPool, poolPackageHash } from './env-pool.js';
+import { KernelError } from './errors.js';
 import { createKernelPool } from './kernel-pool.js';
 import { ipykernelArgv, launchKernel } from './launch.js';
 import { runCommand } from './process.js';
@@ -91,6 +92,30 @@ describe('kernel pool', () => {
   });
 });
 
+describe('kernel pool lifecycle', () => {
+  it('whenWarm before start rejects at once; claim after stop rejects without launching', async () => {
+    let launches = 0;
+    const pool = createKernelPool({
+      size: 1,
+      launch: () => {
+        launches += 1;
+        return Promise.reject(new Error('no kernels in this test'));
+      },
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
+    await expect(pool.whenWarm()).rejects.toMatchObject({ code: 'kernel_pool_not_started' });
+    pool.start();
+    // The first launch fails; with backoff the pool counts as settled rather than hanging.
+    await pool.whenWarm();
+    await pool.stop();
+    const before = launches;
+    await expect(pool.claim()).rejects.toBeInstanceOf(KernelError);
+    await expect(pool.claim()).rejects.toMatchObject({ code: 'kernel_pool_stopped' });
+    await expect(pool.whenWarm()).rejects.toMatchObject({ code: 'kernel_pool_stopped' });
+    expect(launches).toBe(before);
+  });
+});
+
 describe('env pool', () => {
   it('warms envs, never serves stale ones, and retires them only after replacements are warm', async () => {
     const wheelhouse = join(root, 'wheels');
@@ -110,9 +135,13 @@ describe('env pool', () => {
       onEvent: (event) =>
         events.push(`${event.type}${'reason' in event ? `:${event.reason}` : ''}`),
     });
+    // A warm build interrupted by a crash: built in place, its completion marker never written.
+    const interrupted = join(root, 'envpool', 'venv', 'deadbeef0001');
+    mkdirSync(join(interrupted, 'bin'), { recursive: true });
     pool.start();
     try {
       await pool.whenSettled();
+      expect(existsSync(interrupted)).toBe(false);
       expect(pool.status().venv).toMatchObject({ ready: 1, stale: 0 });
       const oldHash = pool.status().venv?.poolHash;
       expect(oldHash).toBe(
@@ -140,6 +169,8 @@ describe('env pool', () => {
         'import tinypkg, ipykernel; print(tinypkg.VALUE)',
       ]);
       expect(probe.stdout.trim()).toBe('42');
+      const kernel = await runCommand([env?.python as string, '-m', 'ipykernel', '--version']);
+      expect(kernel.code).toBe(0);
     } finally {
       await pool.stop();
     }

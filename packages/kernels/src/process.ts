@@ -36,7 +36,27 @@ export class LineTail {
   }
 }
 
-/** A spawned kernel process: exit is observable as a promise and stderr's tail is kept. */
+/**
+ * The environment a kernel gets when the caller passes none: this process's environment minus
+ * every `RUNYARD_*` variable (`RUNYARD_SECRET_*`, `RUNYARD_TOKEN`, `RUNYARD_DATA_DIR`, ...).
+ * Notebook code runs in the kernel and can read its whole environment, so host secrets and
+ * control settings stay out; PATH, HOME, LANG and everything else pass through.
+ */
+export function kernelEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key.toUpperCase().startsWith('RUNYARD_')) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * A spawned kernel process: exit is observable as a promise and stderr's tail is kept. It leads
+ * its own process group; terminating or killing it signals the whole group, so processes that
+ * notebook code started die with the kernel, and when the kernel exits any it left behind are
+ * killed.
+ */
 export class ManagedProcess {
   readonly child: ChildProcess;
   readonly stderr = new LineTail(50);
@@ -48,7 +68,7 @@ export class ManagedProcess {
     const [command, ...args] = argv;
     if (!command) throw new Error('empty argv');
     this.child = spawn(command, args, {
-      env: options.env ?? process.env,
+      env: options.env ?? kernelEnvironment(),
       cwd: options.cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
       // Own process group: a Ctrl-C in the host terminal must not interrupt every kernel.
@@ -66,6 +86,9 @@ export class ManagedProcess {
       });
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
+        // Whatever notebook code started outlives a graceful exit unless reaped here. The group
+        // id cannot be reused while any member is alive, so this reaches only the kernel's own.
+        this.signalGroup('SIGKILL');
         resolve(this.exitInfo);
       });
     });
@@ -87,11 +110,28 @@ export class ManagedProcess {
     return this.spawnError;
   }
 
+  /**
+   * Sends `signal` to the kernel. SIGINT (an interrupt) goes to the kernel process alone, as
+   * Jupyter expects; every other signal goes to its whole process group.
+   */
   signal(signal: NodeJS.Signals): boolean {
     if (this.hasExited) return false;
+    if (signal !== 'SIGINT' && this.signalGroup(signal)) return true;
     try {
       return this.child.kill(signal);
     } catch {
+      return false;
+    }
+  }
+
+  private signalGroup(signal: NodeJS.Signals): boolean {
+    const pid = this.child.pid;
+    if (pid === undefined) return false;
+    try {
+      process.kill(-pid, signal);
+      return true;
+    } catch {
+      // ESRCH: the group is already empty.
       return false;
     }
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +155,39 @@ describe('extractSkill', () => {
     ]);
     expect(await refusal(archive, { ...opts, maxSkillBytes: 32 * 1024 })).toBe('skill_too_large');
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stops a gzip bomb outside the skill folder at the inflated-bytes cap (10 x the skill cap)', async () => {
+    // A repeated random block compresses ~100:1: under tar's own 1000:1 ratio guard, so only
+    // a cap on inflated bytes stops it (scaled up, 100 MiB would inflate to ~10 GiB).
+    const block = randomBytes(1024);
+    const filler = Buffer.concat(Array.from({ length: 16 * 1024 }, () => block));
+    const bomb = buildTarGz([
+      { path: 'skill/SKILL.md', content: skillMd('skill') },
+      { path: 'other/filler.bin', content: filler },
+    ]);
+    expect(bomb.byteLength).toBeLessThan(filler.byteLength / 50);
+    const capped = { ...opts, subpath: 'skill', maxSkillBytes: 1024 * 1024 };
+    expect(await refusal(bomb, capped)).toBe('archive_too_large');
+    expect(await refusal(bomb, { ...capped, maxInflatedBytes: 1024 * 1024 })).toBe(
+      'archive_too_large',
+    );
+    expect(readdirSync(dir)).toEqual([]);
+    // The same archive under a cap it fits is fine: only the skill folder is extracted.
+    expect(await refusal(bomb, { ...capped, maxInflatedBytes: 32 * 1024 * 1024 })).toBeUndefined();
+    expect(readdirSync(join(dir, 'out'))).toEqual(['SKILL.md']);
+  });
+
+  it('refuses an archive with too many entries, even outside the skill folder', async () => {
+    const many = (count: number) =>
+      buildTarGz([
+        { path: 'skill/SKILL.md', content: skillMd('skill') },
+        ...Array.from({ length: count }, (_, i) => ({ path: `junk/${i}.txt`, content: 'x' })),
+      ]);
+    const capped = { ...opts, subpath: 'skill', maxArchiveEntries: 50 };
+    expect(await refusal(many(60), capped)).toBe('archive_too_large');
+    expect(readdirSync(dir)).toEqual([]);
+    expect(await refusal(many(40), capped)).toBeUndefined();
   });
 
   it('refuses archives without SKILL.md and garbage bytes', async () => {

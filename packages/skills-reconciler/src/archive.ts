@@ -1,5 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry, Unpack } from 'tar';
 import { SkillsError, throwIfAborted } from './errors.js';
 
@@ -12,7 +13,18 @@ export interface ExtractSkillOptions {
   maxSkillBytes: number;
   /** Cap on the number of entries of the skill. */
   maxEntries?: number;
+  /** Cap on the whole archive's inflated bytes, skill or not (default 10 × `maxSkillBytes`). */
+  maxInflatedBytes?: number | undefined;
+  /** Cap on the whole archive's entries, skill or not (default 10,000). */
+  maxArchiveEntries?: number | undefined;
   signal?: AbortSignal | undefined;
+}
+
+export interface ListArchiveOptions {
+  /** Cap on inflated (uncompressed tar) bytes; listing stops as soon as it is passed. */
+  maxInflatedBytes: number;
+  /** Cap on entries of any kind. */
+  maxEntries: number;
 }
 
 interface ListedEntry {
@@ -24,6 +36,17 @@ interface ListedEntry {
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const ALLOWED_TYPES = new Set([...FILE_TYPES, 'Directory']);
 const DEFAULT_MAX_ENTRIES = 10_000;
+export const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
+/** The inflated-bytes cap as a multiple of the extracted-skill cap. */
+export const INFLATED_BYTES_FACTOR = 10;
+
+function isGzip(data: Buffer): boolean {
+  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+}
+
+function inflatedTooLarge(max: number): SkillsError {
+  return new SkillsError('archive_too_large', `the archive inflates to more than ${max} bytes`);
+}
 
 /**
  * An entry path as a clean relative posix path, or a refusal: absolute paths, drive letters,
@@ -79,8 +102,18 @@ function runParser(parser: Parser, data: Buffer, doneEvent: 'end' | 'close'): Pr
   });
 }
 
-/** Lists and checks every entry (even outside the skill folder) without writing anything. */
-export async function listArchive(data: Buffer): Promise<ListedEntry[]> {
+/**
+ * Lists and checks every entry (even outside the skill folder) without writing anything.
+ * The gzip layer is inflated here, chunk by chunk, so the inflated bytes and the entries are
+ * counted as they come and a gzip bomb is stopped at the cap instead of being inflated whole.
+ */
+export async function listArchive(
+  data: Buffer,
+  options: ListArchiveOptions = {
+    maxInflatedBytes: Number.POSITIVE_INFINITY,
+    maxEntries: DEFAULT_MAX_ARCHIVE_ENTRIES,
+  },
+): Promise<ListedEntry[]> {
   const entries: ListedEntry[] = [];
   let refusal: SkillsError | undefined;
   const parser = new Parser({
@@ -89,6 +122,12 @@ export async function listArchive(data: Buffer): Promise<ListedEntry[]> {
       if (refusal) return false;
       try {
         const read = entry as ReadEntry;
+        if (entries.length >= options.maxEntries) {
+          throw new SkillsError(
+            'archive_too_large',
+            `the archive has more than ${options.maxEntries} entries`,
+          );
+        }
         checkType(read);
         entries.push({ path: safeEntryPath(path), type: read.type, size: read.size ?? 0 });
       } catch (error) {
@@ -97,7 +136,45 @@ export async function listArchive(data: Buffer): Promise<ListedEntry[]> {
       return false;
     },
   });
-  await runParser(parser, data, 'end');
+  const parsed = new Promise<void>((resolve, reject) => {
+    parser.on('error', (error: unknown) =>
+      reject(
+        error instanceof SkillsError
+          ? error
+          : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
+              cause: error,
+            }),
+      ),
+    );
+    parser.on('end', () => resolve());
+  });
+  // Settled below either way; never an unhandled rejection when we stop early.
+  parsed.catch(() => undefined);
+  if (!isGzip(data)) {
+    if (data.byteLength > options.maxInflatedBytes)
+      throw inflatedTooLarge(options.maxInflatedBytes);
+    parser.end(data);
+  } else {
+    const gunzip = createGunzip();
+    gunzip.end(data);
+    let inflated = 0;
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        inflated += chunk.byteLength;
+        if (inflated > options.maxInflatedBytes) throw inflatedTooLarge(options.maxInflatedBytes);
+        parser.write(chunk);
+        if (refusal) throw refusal;
+      }
+    } catch (error) {
+      gunzip.destroy();
+      if (error instanceof SkillsError) throw error;
+      throw new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
+        cause: error,
+      });
+    }
+    parser.end();
+  }
+  await parsed;
   if (refusal) throw refusal;
   return entries;
 }
@@ -141,7 +218,10 @@ export async function extractSkill(
   options: ExtractSkillOptions,
 ): Promise<void> {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const entries = await listArchive(data);
+  const entries = await listArchive(data, {
+    maxInflatedBytes: options.maxInflatedBytes ?? INFLATED_BYTES_FACTOR * options.maxSkillBytes,
+    maxEntries: options.maxArchiveEntries ?? DEFAULT_MAX_ARCHIVE_ENTRIES,
+  });
   throwIfAborted(options.signal);
   const prefix = choosePrefix(entries, options.subpath, options.unwrap);
   const inScope = entries.filter((e) => within(e.path, prefix));

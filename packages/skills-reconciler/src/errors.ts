@@ -10,6 +10,7 @@ export const SkillsErrorCode = {
   skillDrifted: 'skill_drifted',
   sourceUnsupported: 'source_unsupported',
   downloadFailed: 'download_failed',
+  fetchTimeout: 'fetch_timeout',
   archiveTooLarge: 'archive_too_large',
   archiveUnsafe: 'archive_unsafe',
   archiveInvalid: 'archive_invalid',
@@ -18,10 +19,12 @@ export const SkillsErrorCode = {
   gitFailed: 'git_failed',
   projectRootMissing: 'project_root_missing',
   inventoryCorrupt: 'inventory_corrupt',
+  skillsRootLocked: 'skills_root_locked',
   installFailed: 'install_failed',
   policyInvalid: 'policy_invalid',
   policyDisabled: 'policy_disabled',
   reconcilerStopped: 'reconciler_stopped',
+  reconcilerFailed: 'reconciler_failed',
   aborted: 'aborted',
 } as const;
 
@@ -40,6 +43,7 @@ export const skillsErrorStatus: Record<SkillsErrorCode, number> = {
   skill_drifted: 409,
   source_unsupported: 422,
   download_failed: 502,
+  fetch_timeout: 504,
   archive_too_large: 413,
   archive_unsafe: 422,
   archive_invalid: 422,
@@ -48,10 +52,12 @@ export const skillsErrorStatus: Record<SkillsErrorCode, number> = {
   git_failed: 502,
   project_root_missing: 422,
   inventory_corrupt: 500,
+  skills_root_locked: 409,
   install_failed: 500,
   policy_invalid: 500,
   policy_disabled: 409,
   reconciler_stopped: 409,
+  reconciler_failed: 500,
   aborted: 409,
 };
 

@@ -2,13 +2,20 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAbortError, SkillsError, throwIfAborted } from './errors.js';
+import { deadline } from './http.js';
 
 export interface GitOptions {
   /** The git executable (default `git` on PATH). */
   gitPath?: string | undefined;
+  /** HOME for git (the reconciler's injected home); never the real one by accident. */
+  homeDir?: string | undefined;
+  /** Also allow `ssh` transports (only with `allowSshGit`). */
+  allowSsh?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Cap on stdout (archives). */
   maxOutputBytes?: number;
+  /** Deadline per git command (a stalled remote must not hold the pass forever). */
+  timeoutMs?: number | undefined;
 }
 
 const COMMIT = /^[0-9a-f]{40}$/i;
@@ -17,16 +24,29 @@ export function isCommitId(ref: string): boolean {
   return COMMIT.test(ref);
 }
 
-function gitEnv(): NodeJS.ProcessEnv {
-  return {
+/**
+ * The user's and the system's git configuration can rewrite URLs (`insteadOf`), add
+ * credential helpers or hooks; a pass must behave the same on every machine, so git sees
+ * only the injected home and no global or system configuration.
+ */
+export function gitEnv(options: Pick<GitOptions, 'homeDir' | 'allowSsh'> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     // Never prompt (a headless pass cannot answer) and never run `ext::` style transports.
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: 'true',
-    GIT_ALLOW_PROTOCOL: 'file:git:http:https:ssh',
+    GIT_ALLOW_PROTOCOL: options.allowSsh ? 'file:git:http:https:ssh' : 'file:git:http:https',
     GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
     LC_ALL: 'C',
   };
+  if (options.homeDir !== undefined) env.HOME = options.homeDir;
+  // Neither of these may point git at another configuration file.
+  delete env.GIT_CONFIG;
+  delete env.GIT_CONFIG_PARAMETERS;
+  delete env.GIT_CONFIG_COUNT;
+  delete env.XDG_CONFIG_HOME;
+  return env;
 }
 
 /** Runs git; resolves with stdout. Messages name the subcommand only (stderr may hold paths). */
@@ -37,12 +57,16 @@ export function runGit(
   throwIfAborted(options.signal);
   const max = options.maxOutputBytes ?? 16 * 1024 * 1024;
   const sub = args.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? 'command';
+  const limit =
+    options.timeoutMs === undefined ? undefined : deadline(options.signal, options.timeoutMs);
+  const timedOut = () =>
+    new SkillsError('fetch_timeout', `git ${sub} did not complete within ${options.timeoutMs} ms`);
   return new Promise((resolve, reject) => {
     const child = spawn(options.gitPath ?? 'git', args, {
       cwd: options.cwd,
-      env: gitEnv(),
+      env: gitEnv(options),
       stdio: ['ignore', 'pipe', 'pipe'],
-      signal: options.signal,
+      signal: limit?.signal ?? options.signal,
     });
     const out: Buffer[] = [];
     let size = 0;
@@ -61,13 +85,16 @@ export function runGit(
       if (stderr.length < 4096) stderr += chunk.toString('utf8');
     });
     child.on('error', (error) => {
-      if (isAbortError(error))
+      if (limit?.expired()) reject(timedOut());
+      else if (isAbortError(error))
         reject(new SkillsError('aborted', 'the pass was stopped', { cause: error }));
       else
         reject(new SkillsError('git_failed', `git ${sub} could not be started`, { cause: error }));
     });
     child.on('close', (code) => {
-      if (options.signal?.aborted) {
+      if (limit?.expired()) {
+        reject(timedOut());
+      } else if (options.signal?.aborted) {
         reject(new SkillsError('aborted', 'the pass was stopped'));
       } else if (tooLarge) {
         reject(

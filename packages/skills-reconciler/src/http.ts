@@ -13,6 +13,26 @@ export interface TokenScope {
 
 const MAX_REDIRECTS = 5;
 
+/** A manifest is small: a server still sending after a minute is stuck or hostile. */
+export const DEFAULT_MANIFEST_TIMEOUT_MS = 60_000;
+/** An archive may be large, but a pass must not hold the lock forever on a stalled server. */
+export const DEFAULT_ARCHIVE_TIMEOUT_MS = 10 * 60_000;
+
+interface Deadline {
+  signal: AbortSignal;
+  /** True once the deadline (not the caller's signal) cut the request. */
+  expired(): boolean;
+}
+
+/** The caller's signal combined with a per-request deadline that also covers the body. */
+export function deadline(signal: AbortSignal | undefined, ms: number): Deadline {
+  const timeout = AbortSignal.timeout(ms);
+  return {
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    expired: () => timeout.aborted && !signal?.aborted,
+  };
+}
+
 function hostOf(url: string): string {
   return new URL(url).host.toLowerCase();
 }
@@ -75,8 +95,18 @@ async function readLocal(
   return data;
 }
 
-function wrapNetworkError(error: unknown, code: SkillsErrorCode, what: string): SkillsError {
+function wrapNetworkError(
+  error: unknown,
+  code: SkillsErrorCode,
+  what: string,
+  limit?: { deadline: Deadline; ms: number },
+): SkillsError {
   if (error instanceof SkillsError) return error;
+  if (limit?.deadline.expired()) {
+    return new SkillsError('fetch_timeout', `${what} did not complete within ${limit.ms} ms`, {
+      cause: error,
+    });
+  }
   if (isAbortError(error))
     return new SkillsError('aborted', 'the pass was stopped', { cause: error });
   return new SkillsError(code, `${what} could not be fetched`, { cause: error });
@@ -91,6 +121,8 @@ export interface FetchManifestOptions extends TokenScope {
   etag?: string | undefined;
   maxBytes: number;
   signal?: AbortSignal | undefined;
+  /** Per-request deadline, headers and body (default 60 s). */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -109,11 +141,17 @@ export async function fetchManifest(
   if (options.token && options.tokenHosts.has(hostOf(url))) {
     headers.authorization = `Bearer ${options.token}`;
   }
+  const ms = options.timeoutMs ?? DEFAULT_MANIFEST_TIMEOUT_MS;
+  const limit = { deadline: deadline(options.signal, ms), ms };
   let response: Response;
   try {
-    response = await options.fetch(url, { headers, redirect: 'manual', signal: options.signal });
+    response = await options.fetch(url, {
+      headers,
+      redirect: 'manual',
+      signal: limit.deadline.signal,
+    });
   } catch (error) {
-    throw wrapNetworkError(error, 'manifest_fetch_failed', what);
+    throw wrapNetworkError(error, 'manifest_fetch_failed', what, limit);
   }
   if (response.status === 304) {
     await response.body?.cancel().catch(() => undefined);
@@ -141,7 +179,7 @@ export async function fetchManifest(
   try {
     body = await readCapped(response, options.maxBytes, 'manifest_too_large', what);
   } catch (error) {
-    throw wrapNetworkError(error, 'manifest_fetch_failed', what);
+    throw wrapNetworkError(error, 'manifest_fetch_failed', what, limit);
   }
   const etag = response.headers.get('etag') ?? undefined;
   return etag
@@ -158,6 +196,8 @@ export interface DownloadOptions extends TokenScope {
   fetch: FetchLike;
   maxBytes: number;
   signal?: AbortSignal | undefined;
+  /** Per-request deadline (each redirect hop), headers and body (default 10 min). */
+  timeoutMs?: number | undefined;
 }
 
 export interface Download {
@@ -196,15 +236,17 @@ async function fetchFollowing(
       accept: 'application/gzip, application/octet-stream',
     };
     if (sendToken && options.token) headers.authorization = `Bearer ${options.token}`;
+    const ms = options.timeoutMs ?? DEFAULT_ARCHIVE_TIMEOUT_MS;
+    const limit = { deadline: deadline(options.signal, ms), ms };
     let response: Response;
     try {
       response = await options.fetch(current, {
         headers,
         redirect: 'manual',
-        signal: options.signal,
+        signal: limit.deadline.signal,
       });
     } catch (error) {
-      throw wrapNetworkError(error, 'download_failed', what);
+      throw wrapNetworkError(error, 'download_failed', what, limit);
     }
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel().catch(() => undefined);
@@ -228,7 +270,7 @@ async function fetchFollowing(
     try {
       return await readCapped(response, options.maxBytes, 'archive_too_large', what);
     } catch (error) {
-      throw wrapNetworkError(error, 'download_failed', what);
+      throw wrapNetworkError(error, 'download_failed', what, limit);
     }
   }
   throw new SkillsError('download_failed', `${what} redirected more than ${MAX_REDIRECTS} times`);

@@ -19,11 +19,14 @@ export {
   type Manifest,
   type ManifestEntry,
   manifestSchema,
+  type ParseManifestOptions,
   parseManifest,
+  redactSource,
   type SkillScope,
   type SkillSource,
   sourceId,
   type TarballSource,
+  urlIdentity,
 } from './manifest.js';
 export {
   defaultTokenHosts,
@@ -31,9 +34,11 @@ export {
   type LoadManifestsOptions,
   loadManifests,
   type ManifestCache,
+  type MergedEntry,
   type MergedManifests,
   mergeManifests,
   type PassError,
+  tokenHostsFor,
 } from './manifest-loader.js';
 export {
   type Conflict,
@@ -65,6 +70,7 @@ export {
   type StopResult,
   type Timers,
 } from './reconciler.js';
+export { acquireRootLock, LOCK_FILE, type RootLock } from './root-lock.js';
 export {
   isValidSkillName,
   type ParsedSkill,

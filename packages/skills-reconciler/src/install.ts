@@ -18,6 +18,7 @@ import {
   type InventoryStore,
   inventoryRecordSchema,
 } from './inventory.js';
+import { isAlive, lockLeftoverOwner, ownerTag, parseOwnerTag } from './root-lock.js';
 import { skillNameSchema } from './skill.js';
 
 /** Staging folders live next to the skills, on the same filesystem, so `rename` is atomic. */
@@ -53,9 +54,22 @@ function exists(path: string): boolean {
   }
 }
 
+/** A staging folder named after its owner (`<prefix><pid>-<start>-<random>`). */
 export async function createStaging(root: string): Promise<string> {
   await mkdir(root, { recursive: true });
-  return mkdtemp(join(root, STAGING_PREFIX));
+  return mkdtemp(join(root, `${STAGING_PREFIX}${ownerTag()}`));
+}
+
+/**
+ * Whether a leftover staging folder may be recovered and deleted. The caller holds the root's
+ * lock, so no pass of this process is mid-swap in this root; a folder of another process that
+ * is still alive is left alone all the same (it may be a pass that does not take the lock).
+ * Untagged names come from older versions and are treated as abandoned.
+ */
+function abandoned(entry: string): boolean {
+  const owner = parseOwnerTag(entry.slice(STAGING_PREFIX.length));
+  if (!owner || owner.pid === process.pid) return true;
+  return !isAlive(owner);
 }
 
 function writeIntent(staging: string, intent: Intent): void {
@@ -120,8 +134,9 @@ function readIntent(staging: string): Intent | undefined {
 }
 
 /**
- * Finishes or rolls back swaps a killed process left behind, then deletes every staging
- * folder and stray inventory temp file in `root`. Runs at the start of every applying pass.
+ * Finishes or rolls back swaps a killed process left behind, then deletes their staging
+ * folders, stray inventory temp files and lock temp files in `root`. Runs at the start of every applying pass,
+ * under the root's lock (`acquireRootLock`); staging folders of live processes are kept.
  */
 export async function recoverRoot(root: string, inventory: InventoryStore): Promise<number> {
   let names: string[];
@@ -139,7 +154,15 @@ export async function recoverRoot(root: string, inventory: InventoryStore): Prom
       await rm(join(root, entry), { force: true });
       continue;
     }
+    const lockOwner = lockLeftoverOwner(entry);
+    if (lockOwner !== null) {
+      // A lock temp file of a process killed while taking or breaking the lock.
+      if (lockOwner && lockOwner.pid !== process.pid && !isAlive(lockOwner))
+        await rm(join(root, entry), { force: true });
+      continue;
+    }
     if (!entry.startsWith(STAGING_PREFIX)) continue;
+    if (!abandoned(entry)) continue;
     recovered++;
     const staging = join(root, entry);
     const intent = readIntent(staging);

@@ -186,6 +186,49 @@ describe('lifecycle', () => {
     expect(reconciler.status().stopped).toBe(true);
   });
 
+  it('a throwing user callback or logger never becomes an unhandled rejection; status reports it', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      h.manifest('/manifest.yaml', []);
+      let calls = 0;
+      const throwing = () => {
+        throw new Error('user callback exploded /secret/path');
+      };
+      const reconciler = h.reconciler({
+        userEnabled: () => {
+          calls++;
+          if (calls === 2) throwing();
+          return true;
+        },
+        logger: { info: throwing, warn: throwing, error: throwing },
+      });
+      await reconciler.start();
+      expect(reconciler.status().lastPass?.errors).toEqual([]);
+
+      // The scheduled cycle: userEnabled throws (and so does the logger reporting it).
+      h.scheduler.fireNext();
+      await until(() => reconciler.status().loopError !== undefined);
+      expect(reconciler.status().loopError).toMatchObject({ code: 'reconciler_failed' });
+      expect(JSON.stringify(reconciler.status())).not.toContain('/secret/path');
+      expect(h.scheduler.pending.size).toBe(1);
+
+      // A pass whose errors the (throwing) logger warns about still completes and is recorded.
+      h.server.routes.set('/manifest.yaml', body('down', {}, 503));
+      h.scheduler.fireNext();
+      await until(() => (reconciler.status().lastPass?.errors.length ?? 0) > 0);
+      expect(reconciler.status().loopError).toBeUndefined();
+      expect(reconciler.status().lastPass?.errors.map((e) => e.code)).toEqual([
+        'manifest_fetch_failed',
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('stop() is idempotent, reports wasRunning and is latched', async () => {
     h.manifest('/manifest.yaml', []);
     const never = h.reconciler();

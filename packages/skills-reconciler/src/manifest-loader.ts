@@ -27,6 +27,8 @@ export interface LoadedManifest {
   manifest?: Manifest;
   error?: PassError;
   notModified?: boolean;
+  /** Hosts that may receive the token for this manifest and the archives it names. */
+  tokenHosts: string[];
 }
 
 /** Last good body per manifest URL, for `If-None-Match`. */
@@ -35,10 +37,17 @@ export type ManifestCache = Map<string, { etag: string; manifest: Manifest }>;
 export interface LoadManifestsOptions {
   fetch?: FetchLike;
   token?: string | undefined;
-  /** Hosts (`host[:port]`) that may receive the token; default: the http(s) manifests' own hosts. */
+  /**
+   * Hosts (`host[:port]`) that may receive the token, for every manifest. Default: per manifest,
+   * that manifest's own host only (for it and the archives it names); none for a local one.
+   */
   tokenHosts?: readonly string[] | undefined;
   cache?: ManifestCache;
   maxBytes?: number;
+  /** Deadline per manifest request (default 60 s). */
+  timeoutMs?: number | undefined;
+  /** Allow git over ssh in manifests (default false). */
+  allowSshGit?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -54,7 +63,7 @@ export function manifestLabel(source: string, index: number): string {
   return `manifest #${index + 1} (${basename(path)})`;
 }
 
-/** Default token scope: the hosts of the configured http(s) manifests. */
+/** The hosts of the configured http(s) manifests (not the default scope: see `tokenHostsFor`). */
 export function defaultTokenHosts(sources: readonly string[]): string[] {
   return [
     ...new Set(
@@ -63,19 +72,27 @@ export function defaultTokenHosts(sources: readonly string[]): string[] {
   ];
 }
 
+/**
+ * The token scope of one manifest: the configured list, else the manifest's own host. A
+ * manifest on one host must not pass the token to another manifest's host by naming an archive
+ * there.
+ */
+export function tokenHostsFor(source: string, configured?: readonly string[]): string[] {
+  if (configured) return configured.map((host) => host.toLowerCase());
+  return isRemoteManifest(source) ? [new URL(source).host.toLowerCase()] : [];
+}
+
 /** Loads every manifest; one failing never stops the others (see `mergeManifests`). */
 export async function loadManifests(
   sources: readonly string[],
   options: LoadManifestsOptions = {},
 ): Promise<LoadedManifest[]> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  const tokenHosts = new Set(
-    (options.tokenHosts ?? defaultTokenHosts(sources)).map((host) => host.toLowerCase()),
-  );
   const maxBytes = options.maxBytes ?? MAX_MANIFEST_BYTES;
   const results: LoadedManifest[] = [];
   for (const [index, source] of sources.entries()) {
     const label = manifestLabel(source, index);
+    const tokenHosts = tokenHostsFor(source, options.tokenHosts);
     try {
       let manifest: Manifest;
       let notModified = false;
@@ -84,9 +101,10 @@ export async function loadManifests(
         const response = await fetchManifest(source, {
           fetch: fetchImpl,
           token: options.token,
-          tokenHosts,
+          tokenHosts: new Set(tokenHosts),
           etag: cached?.etag,
           maxBytes,
+          timeoutMs: options.timeoutMs,
           signal: options.signal,
         });
         if (response.status === 'not_modified') {
@@ -99,7 +117,7 @@ export async function loadManifests(
           manifest = cached.manifest;
           notModified = true;
         } else {
-          manifest = parseManifest(response.text);
+          manifest = parseManifest(response.text, { allowSshGit: options.allowSshGit });
           if (response.etag) options.cache?.set(source, { etag: response.etag, manifest });
           else options.cache?.delete(source);
         }
@@ -110,10 +128,15 @@ export async function loadManifests(
         );
       } else {
         const path = source.startsWith('file:') ? fileURLToPath(source) : resolve(source);
-        manifest = parseManifest(await readLocalManifest(path, maxBytes));
+        manifest = parseManifest(await readLocalManifest(path, maxBytes), {
+          local: true,
+          allowSshGit: options.allowSshGit,
+        });
       }
       results.push(
-        notModified ? { index, label, manifest, notModified } : { index, label, manifest },
+        notModified
+          ? { index, label, manifest, notModified, tokenHosts }
+          : { index, label, manifest, tokenHosts },
       );
     } catch (error) {
       const failure = toSkillsError(error, 'manifest_fetch_failed', `${label} could not be loaded`);
@@ -122,14 +145,18 @@ export async function loadManifests(
         index,
         label,
         error: { code: failure.code, message: `${label}: ${failure.message}`, manifest: label },
+        tokenHosts,
       });
     }
   }
   return results;
 }
 
+/** An entry with the label and token scope of the manifest that named it. */
+export type MergedEntry = ManifestEntry & { manifest: string; tokenHosts: readonly string[] };
+
 export interface MergedManifests {
-  entries: (ManifestEntry & { manifest: string })[];
+  entries: MergedEntry[];
   warnings: string[];
   errors: PassError[];
   /** False when any manifest failed: the pass must then remove nothing. */
@@ -174,7 +201,7 @@ export function mergeManifests(loaded: readonly LoadedManifest[]): MergedManifes
       }
       bySource.set(entry.sourceId, item.label);
       byName.set(key, { label: item.label, sourceId: entry.sourceId });
-      merged.entries.push({ ...entry, manifest: item.label });
+      merged.entries.push({ ...entry, manifest: item.label, tokenHosts: item.tokenHosts });
     }
   }
   return merged;

@@ -42,7 +42,9 @@ skills:
       version: 1,
       skills: [{ name: 'a', source: { type: 'tarball', url: 'file:///x/a.tgz' } }],
     });
-    expect(parseManifest(json).skills[0]?.sourceId).toBe('tarball:file:///x/a.tgz');
+    expect(parseManifest(json, { local: true }).skills[0]?.sourceId).toBe(
+      'tarball:file:///x/a.tgz',
+    );
   });
 
   it('translates GitHub tree URLs without a path', () => {
@@ -78,6 +80,51 @@ skills:
         text,
       ).toBe('manifest_invalid');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('allows file: sources only in local manifests and ssh git only when allowed', () => {
+    const one = (source: unknown) =>
+      JSON.stringify({ version: 1, skills: [{ name: 'a', source }] });
+    const fileTarball = one({ type: 'tarball', url: 'file:///etc/a.tgz' });
+    const fileGit = one({ type: 'git', url: 'file:///home/me/private-repo', ref: 'main' });
+    const sshGit = one({ type: 'git', url: 'ssh://git@git.example.com/o/r.git', ref: 'main' });
+    const scpGit = one({ type: 'git', url: 'git@git.example.com:o/r.git', ref: 'main' });
+    for (const text of [fileTarball, fileGit]) {
+      expect(code(() => parseManifest(text))).toBe('source_unsupported');
+      expect(code(() => parseManifest(text, { local: false, allowSshGit: true }))).toBe(
+        'source_unsupported',
+      );
+      expect(code(() => parseManifest(text, { local: true }))).toBeUndefined();
+    }
+    for (const text of [sshGit, scpGit]) {
+      expect(code(() => parseManifest(text))).toBe('source_unsupported');
+      expect(code(() => parseManifest(text, { local: true }))).toBe('source_unsupported');
+      expect(code(() => parseManifest(text, { allowSshGit: true }))).toBeUndefined();
+    }
+  });
+
+  it('refuses credentials in URLs and keeps query strings out of sourceId', () => {
+    const one = (source: unknown) =>
+      JSON.stringify({ version: 1, skills: [{ name: 'a', source }] });
+    for (const source of [
+      { type: 'tarball', url: 'https://user:pass@cdn.example.com/a.tgz' },
+      { type: 'tarball', url: 'https://tok3n@cdn.example.com/a.tgz' },
+      { type: 'git', url: 'https://user:pass@git.example.com/r.git', ref: 'main' },
+      { type: 'git', url: 'ssh://git:pass@git.example.com/r.git', ref: 'main' },
+    ]) {
+      expect(
+        code(() => parseManifest(one(source), { allowSshGit: true })),
+        source.url,
+      ).toBe('manifest_invalid');
+    }
+    const signed = 'https://cdn.example.com/a.tgz?X-Amz-Signature=s3cr3t&X-Amz-Expires=60';
+    const [entry] = parseManifest(one({ type: 'tarball', url: signed })).skills;
+    expect(entry?.source.url).toBe(signed); // still fetched with its query
+    expect(entry?.sourceId).toMatch(
+      /^tarball:https:\/\/cdn\.example\.com\/a\.tgz\?sha256=[0-9a-f]{32}$/,
+    );
+    const [other] = parseManifest(one({ type: 'tarball', url: `${signed}x` })).skills;
+    expect(other?.sourceId).not.toBe(entry?.sourceId);
   });
 
   it('refuses manifests over 1 MiB', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SkillsError } from './errors.js';
@@ -68,6 +69,16 @@ function hasProtocol(value: string, protocols: readonly string[]): boolean {
   }
 }
 
+/** `user:password@` in a URL is a credential that would end up in logs and the inventory. */
+function hasUserinfo(value: string, allowUsername = false): boolean {
+  try {
+    const url = new URL(value);
+    return url.password !== '' || (!allowUsername && url.username !== '');
+  } catch {
+    return false;
+  }
+}
+
 const archiveUrlSchema = z
   .string()
   .max(4096)
@@ -75,6 +86,7 @@ const archiveUrlSchema = z
     (value) => hasProtocol(value, ['http:', 'https:', 'file:']),
     'must be an http(s) or file:// URL',
   )
+  .refine((value) => !hasUserinfo(value), 'must not contain credentials (user:password@)')
   .transform((value) => new URL(value).href);
 
 const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/;
@@ -89,6 +101,11 @@ const gitUrlSchema = z
       !value.includes('::') &&
       (hasProtocol(value, ['http:', 'https:', 'ssh:', 'git:', 'file:']) || SCP_LIKE.test(value)),
     'must be an https, ssh, git, file or user@host:path URL',
+  )
+  // An ssh user name (`ssh://git@host/...`) is not a secret; a password anywhere is.
+  .refine(
+    (value) => SCP_LIKE.test(value) || !hasUserinfo(value, hasProtocol(value, ['ssh:'])),
+    'must not contain credentials (user:password@)',
   );
 
 const gitRefSchema = z
@@ -157,11 +174,62 @@ export function githubTreeToTarball(url: string): TarballSource {
   return source;
 }
 
+/**
+ * A URL as it may be stored and shown: a query string or fragment (presigned tokens live
+ * there) is replaced by a hash of the full URL, which still tells two URLs apart.
+ */
+export function urlIdentity(url: string): string {
+  if (SCP_LIKE.test(url)) return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.search === '' && parsed.hash === '') return url;
+  const hash = createHash('sha256').update(url).digest('hex').slice(0, 32);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}?sha256=${hash}`;
+}
+
+/** A source with its URL reduced to `urlIdentity` (for the inventory). */
+export function redactSource(source: SkillSource): SkillSource {
+  return { ...source, url: urlIdentity(source.url) };
+}
+
 export function sourceId(source: SkillSource): string {
   const sub = source.subpath ? `#${source.subpath}` : '';
-  return source.type === 'git'
-    ? `git:${source.url}@${source.ref}${sub}`
-    : `tarball:${source.url}${sub}`;
+  const url = urlIdentity(source.url);
+  return source.type === 'git' ? `git:${url}@${source.ref}${sub}` : `tarball:${url}${sub}`;
+}
+
+export interface ParseManifestOptions {
+  /**
+   * The manifest was read from this machine (a path or `file://`). Only a local manifest may
+   * name `file:` sources: a remote one must not make the reconciler copy local files or repos
+   * (default false).
+   */
+  local?: boolean | undefined;
+  /** Allow git over ssh (`ssh://`, `user@host:path`), which uses the user's keys (default false). */
+  allowSshGit?: boolean | undefined;
+}
+
+function checkOrigin(source: SkillSource, index: number, options: ParseManifestOptions): void {
+  if (!options.local && hasProtocol(source.url, ['file:'])) {
+    throw new SkillsError(
+      'source_unsupported',
+      `skills.${index}: only a local manifest may name file: sources`,
+    );
+  }
+  if (
+    !options.allowSshGit &&
+    source.type === 'git' &&
+    (SCP_LIKE.test(source.url) || hasProtocol(source.url, ['ssh:']))
+  ) {
+    throw new SkillsError(
+      'source_unsupported',
+      `skills.${index}: git over ssh is turned off (allowSshGit)`,
+    );
+  }
 }
 
 /** A source for messages: scheme, host and path only (no local paths, no credentials). */
@@ -201,8 +269,11 @@ function describeIssue(error: z.ZodError): string {
   return `${where}: ${issue.message}`;
 }
 
-/** Parses a manifest (YAML or JSON) and normalises its entries. Throws `manifest_invalid`. */
-export function parseManifest(text: string): Manifest {
+/**
+ * Parses a manifest (YAML or JSON) and normalises its entries. Throws `manifest_invalid`, or
+ * `source_unsupported` for a source the manifest's origin may not use (see options).
+ */
+export function parseManifest(text: string, options: ParseManifestOptions = {}): Manifest {
   if (Buffer.byteLength(text, 'utf8') > MAX_MANIFEST_BYTES) {
     throw new SkillsError('manifest_too_large', 'the manifest is larger than 1 MiB');
   }
@@ -220,6 +291,7 @@ export function parseManifest(text: string): Manifest {
       typeof entry.source === 'string'
         ? githubTreeToTarball(entry.source)
         : stripUndefined(entry.source);
+    checkOrigin(source, index, options);
     const name = entry.name ?? deriveName(source);
     if (!isValidSkillName(name)) {
       throw new SkillsError(

@@ -1,24 +1,34 @@
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractSkill } from './archive.js';
 import { digestTree, digestTreeIfExists } from './digest.js';
 import { SkillsError, throwIfAborted, toSkillsError } from './errors.js';
 import { fetchGitTree, resolveGitRef } from './git.js';
-import { downloadArchive, type FetchLike } from './http.js';
+import {
+  DEFAULT_ARCHIVE_TIMEOUT_MS,
+  DEFAULT_MANIFEST_TIMEOUT_MS,
+  downloadArchive,
+  type FetchLike,
+} from './http.js';
 import { type Checkpoint, createStaging, recoverRoot, swapIn, swapOut } from './install.js';
 import type { InventoryRecord, InventoryStore } from './inventory.js';
 import {
   displaySource,
   type ManifestEntry,
+  redactSource,
   type SkillScope,
   type SkillSource,
 } from './manifest.js';
 import {
   loadManifests,
   type ManifestCache,
+  type MergedEntry,
+  type MergedManifests,
   mergeManifests,
   type PassError,
 } from './manifest-loader.js';
+import { acquireRootLock, type RootLock } from './root-lock.js';
 import { parseSkill } from './skill.js';
 
 export type OnDrift = 'keep' | 'overwrite';
@@ -30,12 +40,30 @@ export interface SkillLimits {
   maxSkillBytes: number;
   /** Manifest cap (default 1 MiB). */
   maxManifestBytes: number;
+  /** Cap on the archive's inflated bytes, inside the skill or not (default 10 × maxSkillBytes). */
+  maxInflatedBytes: number;
+  /** Cap on the archive's entries, inside the skill or not (default 10,000). */
+  maxArchiveEntries: number;
+  /** Deadline per manifest request, headers and body (default 60 s). */
+  manifestTimeoutMs: number;
+  /** Deadline per archive request (and per git command), headers and body (default 10 min). */
+  archiveTimeoutMs: number;
+  /**
+   * How long an applying pass waits for a skills root another live process (or reconciler) is
+   * applying to, before it gives up with `skills_root_locked` (default 5 min).
+   */
+  lockWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: SkillLimits = {
   maxArchiveBytes: 100 * 1024 * 1024,
   maxSkillBytes: 20 * 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
+  maxInflatedBytes: 10 * 20 * 1024 * 1024,
+  maxArchiveEntries: 10_000,
+  manifestTimeoutMs: DEFAULT_MANIFEST_TIMEOUT_MS,
+  archiveTimeoutMs: DEFAULT_ARCHIVE_TIMEOUT_MS,
+  lockWaitMs: 5 * 60 * 1000,
 };
 
 export interface SkillsRoots {
@@ -49,12 +77,17 @@ export interface PassContext {
   inventory: InventoryStore;
   fetch: FetchLike;
   token?: string | undefined;
-  tokenHosts: readonly string[];
+  /** Configured token scope; undefined: per manifest, its own host. */
+  tokenHosts?: readonly string[] | undefined;
   manifestCache: ManifestCache;
   limits: SkillLimits;
   onDrift: OnDrift;
   now: () => number;
   gitPath?: string | undefined;
+  /** HOME for git child processes (the injected home). */
+  homeDir?: string | undefined;
+  /** Allow ssh / `user@host:path` git sources (off by default). */
+  allowSshGit?: boolean | undefined;
   checkpoint?: Checkpoint | undefined;
 }
 
@@ -137,19 +170,27 @@ function rootFor(ctx: PassContext, scope: SkillScope): string {
   return ctx.roots.project;
 }
 
+/** What the inventory keeps: never a query string (presigned tokens) of the source URL. */
 function storedSource(source: SkillSource): InventoryRecord['source'] {
-  return { ...source };
+  return redactSource(source);
 }
 
 async function resolveUpstream(
   ctx: PassContext,
-  entry: ManifestEntry,
+  entry: MergedEntry,
   record: InventoryRecord | undefined,
   signal: AbortSignal,
 ): Promise<Upstream> {
   const source = entry.source;
   if (source.type === 'git') {
-    const gitOptions = { gitPath: ctx.gitPath, signal, maxOutputBytes: ctx.limits.maxArchiveBytes };
+    const gitOptions = {
+      gitPath: ctx.gitPath,
+      homeDir: ctx.homeDir,
+      allowSsh: ctx.allowSshGit,
+      signal,
+      maxOutputBytes: ctx.limits.maxArchiveBytes,
+      timeoutMs: ctx.limits.archiveTimeoutMs,
+    };
     const commit = await resolveGitRef(source.url, source.ref, gitOptions);
     return {
       resolved: `git:${commit}`,
@@ -171,8 +212,9 @@ async function resolveUpstream(
     const result = await downloadArchive(source.url, {
       fetch: ctx.fetch,
       token: ctx.token,
-      tokenHosts: new Set(ctx.tokenHosts.map((h) => h.toLowerCase())),
+      tokenHosts: new Set(entry.tokenHosts),
       maxBytes: ctx.limits.maxArchiveBytes,
+      timeoutMs: ctx.limits.archiveTimeoutMs,
       signal,
     });
     if (source.sha256 && result.sha256 !== source.sha256) {
@@ -227,6 +269,8 @@ async function stageAndSwap(
       subpath: loaded.subpath,
       unwrap: loaded.unwrap,
       maxSkillBytes: ctx.limits.maxSkillBytes,
+      maxInflatedBytes: ctx.limits.maxInflatedBytes,
+      maxArchiveEntries: ctx.limits.maxArchiveEntries,
       signal,
     });
     const skillMd = await readFile(join(fresh, 'SKILL.md'), 'utf8').catch(() => {
@@ -279,7 +323,7 @@ function entryError(entry: ManifestEntry, error: SkillsError): PassError {
 async function handleEntry(
   ctx: PassContext,
   mode: Mode,
-  entry: ManifestEntry,
+  entry: MergedEntry,
   report: PassReport,
   signal: AbortSignal,
 ): Promise<void> {
@@ -404,30 +448,67 @@ function rootsOf(ctx: PassContext): string[] {
 }
 
 /**
+ * The roots an applying pass locks: the user root always; the project root when it exists or
+ * this pass may write to it — so a workspace without project skills gets no empty folder.
+ * Sorted, so two passes locking the same roots never deadlock.
+ */
+function rootsToLock(ctx: PassContext, merged: MergedManifests): string[] {
+  const roots = [ctx.roots.user];
+  const project = ctx.roots.project;
+  if (
+    project !== undefined &&
+    project !== ctx.roots.user &&
+    (existsSync(project) ||
+      merged.entries.some((entry) => entry.scope === 'project') ||
+      ctx.inventory.list(project).length > 0)
+  ) {
+    roots.push(project);
+  }
+  return roots.sort();
+}
+
+/**
  * One pass. `plan` touches no disk (network only: manifests, archives, `git ls-remote`);
- * `apply` first recovers from any crash, then installs/updates/removes entry by entry. Each
- * entry is isolated; `signal` is honoured between entries and inside downloads.
+ * `apply` loads the manifests, takes the lock of each skills root it may write (waiting for
+ * another process's pass), recovers from any crash, then installs/updates/removes entry by
+ * entry. Each entry is isolated; `signal` is honoured between entries, inside downloads and
+ * while waiting for a lock.
  */
 export async function runPass(
   ctx: PassContext,
   mode: Mode,
   signal: AbortSignal,
+  hooks: { onLockWait?: () => void } = {},
 ): Promise<PassReport> {
   const report = emptyReport();
+  const locks: RootLock[] = [];
   try {
     throwIfAborted(signal);
-    if (mode === 'apply') {
-      for (const root of rootsOf(ctx)) await recoverRoot(root, ctx.inventory);
-    }
     const loaded = await loadManifests(ctx.manifests, {
       fetch: ctx.fetch,
       token: ctx.token,
       tokenHosts: ctx.tokenHosts,
       cache: ctx.manifestCache,
       maxBytes: ctx.limits.maxManifestBytes,
+      timeoutMs: ctx.limits.manifestTimeoutMs,
+      allowSshGit: ctx.allowSshGit,
       signal,
     });
     const merged = mergeManifests(loaded);
+    if (mode === 'apply') {
+      const roots = rootsToLock(ctx, merged);
+      for (const root of roots) {
+        locks.push(
+          await acquireRootLock(root, {
+            signal,
+            waitMs: ctx.limits.lockWaitMs,
+            label: root === ctx.roots.user ? 'the user skills root' : 'the project skills root',
+            onWait: hooks.onLockWait,
+          }),
+        );
+      }
+      for (const root of roots) await recoverRoot(root, ctx.inventory);
+    }
     report.warnings.push(...merged.warnings);
     report.errors.push(...merged.errors);
     report.manifestsComplete = merged.complete;
@@ -479,6 +560,8 @@ export async function runPass(
     const failure = toSkillsError(error, 'install_failed', 'the pass failed');
     if (failure.code === 'aborted') report.aborted = true;
     report.errors.push({ code: failure.code, message: failure.message });
+  } finally {
+    for (const lock of locks.reverse()) lock.release();
   }
   return report;
 }

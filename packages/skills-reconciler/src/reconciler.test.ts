@@ -41,14 +41,15 @@ describe('reconcile', () => {
       'skills/docs/SKILL.md': skillMd('docs'),
       'README.md': 'root',
     });
-    h.manifest('/manifest.yaml', [
+    // A local manifest: only those may name file:// git repositories.
+    const manifest = h.localManifest([
       { source: tarball(h.archive('/pdf.tgz', archive)) },
       {
         name: 'docs',
         source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main', subpath: 'skills/docs' },
       },
     ]);
-    const reconciler = h.reconciler();
+    const reconciler = h.reconciler({ manifests: [manifest] });
 
     const plan = await reconciler.plan();
     expect(names(plan.install)).toEqual(['docs', 'pdf']);
@@ -77,11 +78,11 @@ describe('reconcile', () => {
     initRepo(repo);
     commitFiles(repo, { 'SKILL.md': skillMd('g', 'v1') });
     h.archive('/a.tgz', skillArchive('a', { version: 'v1' }));
-    h.manifest('/manifest.yaml', [
+    const manifest = h.localManifest([
       { name: 'a', source: tarball(`${h.server.url}/a.tgz`) },
       { name: 'g', source: { type: 'git', url: pathToFileURL(repo).href, ref: 'main' } },
     ]);
-    const reconciler = h.reconciler();
+    const reconciler = h.reconciler({ manifests: [manifest] });
     await reconciler.reconcile();
 
     h.archive('/a.tgz', skillArchive('a', { version: 'v2' }));
@@ -292,6 +293,138 @@ describe('reconcile', () => {
     }
   });
 
+  it('serialises two concurrent reconcile() calls: one report each, no corruption', async () => {
+    h.manifest('/manifest.yaml', [
+      { source: tarball(h.archive('/a.tgz', skillArchive('a'))) },
+      { source: tarball(h.archive('/b.tgz', skillArchive('b'))) },
+    ]);
+    const reconciler = h.reconciler();
+    const events: string[] = [];
+    reconciler.on((event) => {
+      if (event.type === 'pass_waiting') events.push(`waiting:${event.reason}`);
+      if (event.type === 'pass_started' || event.type === 'pass_finished') events.push(event.type);
+    });
+    const [first, second] = await Promise.all([reconciler.reconcile(), reconciler.reconcile()]);
+    expect(first).not.toBe(second);
+    expect(first.errors).toEqual([]);
+    expect(names(first.install)).toEqual(['a', 'b']);
+    expect(first.install.map((i) => i.outcome)).toEqual(['applied', 'applied']);
+    // The second pass ran after the first had finished: it sees both installed.
+    expect(second.errors).toEqual([]);
+    expect(second.install).toEqual([]);
+    expect(names(second.unchanged)).toEqual(['a', 'b']);
+    expect(events).toEqual([
+      'waiting:pass_running',
+      'pass_started',
+      'pass_finished',
+      'pass_started',
+      'pass_finished',
+    ]);
+    expect(readdirSync(h.userRoot).sort()).toEqual([INVENTORY_FILE, 'a', 'b']);
+    expect(reconciler.status().inventory.map((r) => r.name)).toEqual(['a', 'b']);
+  });
+
+  it('times out a server that never finishes (manifest and archive) with fetch_timeout', async () => {
+    // The manifest server never answers; the archive server sends headers and part of a body.
+    // Only the stalled requests run under the tiny deadlines (a healthy one could miss them).
+    h.server.routes.set('/stalled.yaml', () => undefined);
+    h.server.routes.set('/stalled.tgz', (_req, res) => {
+      res.writeHead(200, { 'content-length': '100000' });
+      res.write(Buffer.alloc(10));
+    });
+    h.manifest('/manifest.yaml', [{ source: tarball(`${h.server.url}/stalled.tgz`) }]);
+    const manifestStalls = h.reconciler({
+      manifests: [`${h.server.url}/stalled.yaml`],
+      limits: { manifestTimeoutMs: 50 },
+    });
+    const first = await manifestStalls.reconcile();
+    expect(first.errors.map((e) => [e.code, e.manifest])).toEqual([
+      ['fetch_timeout', `manifest #1 (${h.server.url}/stalled.yaml)`],
+    ]);
+
+    const archiveStalls = h.reconciler({ limits: { archiveTimeoutMs: 50 } });
+    const second = await archiveStalls.reconcile();
+    expect(second.errors.map((e) => [e.code, e.name])).toEqual([['fetch_timeout', 'stalled']]);
+    expect(existsSync(join(h.userRoot, 'stalled'))).toBe(false);
+    // Both passes (and their locks) are over: another pass runs.
+    h.manifest('/manifest.yaml', []);
+    expect((await archiveStalls.reconcile()).errors).toEqual([]);
+  });
+
+  it('refuses file: sources named by a remote manifest (nothing local is copied)', async () => {
+    const archivePath = join(h.dir, 'local.tgz');
+    writeFileSync(archivePath, skillArchive('local'));
+    h.manifest('/manifest.yaml', [
+      { source: { type: 'tarball', url: pathToFileURL(archivePath).href } },
+    ]);
+    const result = await h.reconciler().reconcile();
+    expect(result.errors.map((e) => e.code)).toEqual(['source_unsupported']);
+    expect(result.manifestsComplete).toBe(false);
+    expect(existsSync(join(h.userRoot, 'local'))).toBe(false);
+  });
+
+  it('never puts a presigned query token in status, inventory or events', async () => {
+    const signed = `${h.archive('/signed.tgz', skillArchive('signed'))}?X-Amz-Signature=qs-sekret-42`;
+    h.manifest('/manifest.yaml', [{ source: tarball(signed) }]);
+    const reconciler = h.reconciler();
+    const events: unknown[] = [];
+    reconciler.on((event) => events.push(event));
+    const first = await reconciler.reconcile();
+    expect(first.errors).toEqual([]);
+    expect(names(first.install)).toEqual(['signed']);
+    // The query was sent to the server, so the identity is stable and the skill unchanged.
+    expect(h.server.requests.filter((r) => r.path === '/signed.tgz')).toHaveLength(1);
+    const second = await reconciler.reconcile();
+    expect(names(second.unchanged)).toEqual(['signed']);
+    const everything = [
+      JSON.stringify(first),
+      JSON.stringify(second),
+      JSON.stringify(events),
+      JSON.stringify(reconciler.status()),
+      readFileSync(join(h.userRoot, INVENTORY_FILE), 'utf8'),
+    ].join('\n');
+    expect(everything).toContain('/signed.tgz');
+    expect(everything).not.toContain('qs-sekret-42');
+  });
+
+  it('scopes the default token per manifest: a manifest cannot send it to another manifest host', async () => {
+    const { startServer } = await import('./test-support/server.js');
+    const other = await startServer();
+    try {
+      // Manifest 1 (this server) names an archive on the other manifest's host.
+      h.manifest('/manifest.yaml', [{ source: tarball(`${other.url}/from-first.tgz`) }]);
+      other.routes.set('/from-first.tgz', body(skillArchive('from-first')));
+      other.routes.set('/own.tgz', body(skillArchive('own')));
+      other.routes.set(
+        '/second.yaml',
+        body(`version: 1\nskills:\n  - source: { type: tarball, url: "${other.url}/own.tgz" }\n`),
+      );
+      const reconciler = h.reconciler({
+        token: 'scoped-token',
+        manifests: [`${h.server.url}/manifest.yaml`, `${other.url}/second.yaml`],
+      });
+      const result = await reconciler.reconcile();
+      expect(result.errors).toEqual([]);
+      const auth = (server: typeof other, path: string) =>
+        server.requests.filter((r) => r.path === path).map((r) => r.headers.authorization);
+      expect(auth(h.server, '/manifest.yaml')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/second.yaml')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/own.tgz')).toEqual(['Bearer scoped-token']);
+      expect(auth(other, '/from-first.tgz')).toEqual([undefined]);
+
+      // An explicit tokenHosts list applies to every manifest.
+      const wide = h.reconciler({
+        token: 'scoped-token',
+        tokenHosts: [h.server.host, other.host],
+        manifests: [`${h.server.url}/manifest.yaml`],
+      });
+      await wide.plan();
+      expect(auth(other, '/from-first.tgz').at(-1)).toBe('Bearer scoped-token');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('reuses the last ETag with If-None-Match', async () => {
     let hits = 0;
     const yaml = `version: 1\nskills:\n  - source: { type: tarball, url: "${h.archive('/a.tgz', skillArchive('a'))}" }\n`;
@@ -331,7 +464,7 @@ describe('reconcile', () => {
     const reconciler = h.reconciler({ limits: { maxArchiveBytes: 1024 } });
     const result = await reconciler.reconcile();
     expect(result.errors.map((e) => e.code)).toEqual(['archive_too_large']);
-    const skillCap = h.reconciler({ limits: { maxSkillBytes: 1024 } });
+    const skillCap = h.reconciler({ limits: { maxSkillBytes: 1024, maxInflatedBytes: 1 << 20 } });
     expect((await skillCap.reconcile()).errors.map((e) => e.code)).toEqual(['skill_too_large']);
     h.server.routes.set(
       '/manifest.yaml',

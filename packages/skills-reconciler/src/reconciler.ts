@@ -1,10 +1,11 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SkillsError } from './errors.js';
+import { INFLATED_BYTES_FACTOR } from './archive.js';
+import { SkillsError, toSkillsError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { Checkpoint } from './install.js';
 import { createFileInventory, type InventoryRecord, type InventoryStore } from './inventory.js';
-import { defaultTokenHosts, type ManifestCache, type PassError } from './manifest-loader.js';
+import type { ManifestCache, PassError } from './manifest-loader.js';
 import {
   DEFAULT_LIMITS,
   type OnDrift,
@@ -44,7 +45,10 @@ export interface ReconcilerOptions {
   fetch?: FetchLike;
   /** The managed token (sent as `Authorization: Bearer`), only to `tokenHosts`. */
   token?: string;
-  /** `host[:port]` list allowed to receive the token (default: the http(s) manifests' hosts). */
+  /**
+   * `host[:port]` list allowed to receive the token, for every manifest. Default: per manifest,
+   * its own host only (the manifest and the archives it names on that host).
+   */
   tokenHosts?: readonly string[];
   /** Configured policy (default `user-choice`); `RUNYARD_SKILLS_POLICY` overrides it. */
   policy?: string;
@@ -65,6 +69,11 @@ export interface ReconcilerOptions {
   random?: () => number;
   logger?: Logger;
   gitPath?: string;
+  /**
+   * Allow git sources over ssh (`ssh://`, `user@host:path`), which use the user's SSH keys
+   * (default false: a manifest cannot make the reconciler authenticate as the user).
+   */
+  allowSshGit?: boolean;
   /** Fault injection for crash tests; awaited at each step of a swap. */
   checkpoint?: Checkpoint;
 }
@@ -85,6 +94,13 @@ export interface LastPass {
 
 export type ReconcilerEvent =
   | { type: 'pass_started'; trigger: PassTrigger; at: string }
+  | {
+      type: 'pass_waiting';
+      trigger: PassTrigger;
+      /** `pass_running`: a pass of this reconciler; `root_locked`: another pass holds a skills root. */
+      reason: 'pass_running' | 'root_locked';
+      at: string;
+    }
   | { type: 'pass_finished'; trigger: PassTrigger; at: string; pass: LastPass; report: PassReport }
   | {
       type: 'pass_skipped';
@@ -98,6 +114,11 @@ export interface ReconcilerStatus {
   /** The effective policy, or null while the configured/env value is invalid. */
   policy: SkillsPolicy | null;
   policyError?: { code: string; message: string };
+  /**
+   * The last failure of the loop itself (a user-supplied callback such as `userEnabled` or the
+   * timers threw); cleared by the next cycle that completes. The loop keeps going (back-off).
+   */
+  loopError?: { code: string; message: string; at: string };
   running: boolean;
   stopped: boolean;
   lastPass: LastPass | null;
@@ -145,11 +166,37 @@ const defaultLogger: Logger = {
   error: (message) => console.error(`[skills-reconciler] ${message}`),
 };
 
+/** The inflated-bytes cap follows a configured skill cap unless it is set itself. */
+function resolveLimits(limits: Partial<SkillLimits> = {}): SkillLimits {
+  const merged = { ...DEFAULT_LIMITS, ...limits };
+  if (limits.maxInflatedBytes === undefined)
+    merged.maxInflatedBytes = INFLATED_BYTES_FACTOR * merged.maxSkillBytes;
+  return merged;
+}
+
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.clock ?? { now: () => Date.now() };
   const timers = options.timers ?? defaultTimers;
   const random = options.random ?? Math.random;
-  const logger = options.logger ?? defaultLogger;
+  const userLogger = options.logger ?? defaultLogger;
+  // A logger that throws must not take the loop (or an unhandled rejection) with it.
+  const logger: Logger = {
+    info: (message, data) => {
+      try {
+        userLogger.info(message, data);
+      } catch {}
+    },
+    warn: (message, data) => {
+      try {
+        userLogger.warn(message, data);
+      } catch {}
+    },
+    error: (message, data) => {
+      try {
+        userLogger.error(message, data);
+      } catch {}
+    },
+  };
   const env = options.env ?? process.env;
   const intervalMs = options.intervalMs ?? DAY;
   const initialBackoffMs = Math.min(options.initialBackoffMs ?? 60_000, intervalMs);
@@ -166,12 +213,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     inventory,
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     token: options.token,
-    tokenHosts: options.tokenHosts ?? defaultTokenHosts(options.manifests),
+    tokenHosts: options.tokenHosts,
     manifestCache,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits: resolveLimits(options.limits),
     onDrift: options.onDrift ?? 'keep',
     now: () => clock.now(),
     gitPath: options.gitPath,
+    homeDir: home,
+    allowSshGit: options.allowSshGit ?? false,
     checkpoint: options.checkpoint,
   };
 
@@ -183,6 +232,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let nextPassAt: number | null = null;
   let failures = 0;
   let lastPass: LastPass | null = null;
+  let loopError: ReconcilerStatus['loopError'];
   let lockTail: Promise<unknown> = Promise.resolve();
 
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -197,8 +247,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
   }
 
-  function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  /** Passes queued or running; a new one that finds another says so (`pass_waiting`). */
+  let passes = 0;
+
+  function withLock<T>(trigger: PassTrigger, fn: () => Promise<T>): Promise<T> {
+    if (passes > 0)
+      emit({ type: 'pass_waiting', trigger, reason: 'pass_running', at: iso(clock.now()) });
+    passes++;
+    const done = () => {
+      passes--;
+    };
     const run = lockTail.then(fn, fn);
+    run.then(done, done);
     lockTail = run.catch(() => undefined);
     return run;
   }
@@ -246,7 +306,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (stopped) throw new SkillsError('reconciler_stopped', 'the skills reconciler was stopped');
     const startedAt = clock.now();
     if (mode === 'apply') emit({ type: 'pass_started', trigger, at: iso(startedAt) });
-    const report = await runPass(ctx, mode, stopController.signal);
+    const report = await runPass(ctx, mode, stopController.signal, {
+      onLockWait: () =>
+        emit({ type: 'pass_waiting', trigger, reason: 'root_locked', at: iso(clock.now()) }),
+    });
     if (mode === 'plan') return report;
     const finishedAt = clock.now();
     const pass: LastPass = {
@@ -266,7 +329,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return report;
   }
 
+  /**
+   * One turn of the loop. Never rejects: it runs from a timer (`void cycle(...)`), where a
+   * rejection would be unhandled; a failure is kept in `status().loopError` and retried.
+   */
   async function cycle(trigger: PassTrigger): Promise<void> {
+    try {
+      await cycleBody(trigger);
+      loopError = undefined;
+    } catch (error) {
+      const failure = toSkillsError(error, 'reconciler_failed', 'the reconciler loop failed');
+      loopError = { code: failure.code, message: failure.message, at: iso(clock.now()) };
+      logger.error(`${failure.code}: ${failure.message}`);
+      if (stopped) return;
+      failures++;
+      try {
+        schedule(backoffDelay());
+      } catch {
+        // The timers themselves threw: nothing more can be scheduled; status says why.
+      }
+    }
+  }
+
+  async function cycleBody(trigger: PassTrigger): Promise<void> {
     if (stopped) return;
     nextPassAt = null;
     const verdict = gate();
@@ -300,7 +385,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
     let report: PassReport | undefined;
     try {
-      report = await withLock(() => executePass(trigger, 'apply'));
+      report = await withLock(trigger, () => executePass(trigger, 'apply'));
     } catch (error) {
       if (stopped) return;
       logger.error(`the pass failed: ${(error as Error).message}`);
@@ -347,7 +432,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (verdict.kind === 'disabled') {
       throw new SkillsError('policy_disabled', 'managed skills are turned off by the user');
     }
-    return withLock(() => executePass('manual', mode));
+    return withLock('manual', () => executePass('manual', mode));
   }
 
   return {
@@ -384,6 +469,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         nextPassAt: nextPassAt === null ? null : iso(nextPassAt),
         inventory: records,
       };
+      if (loopError) status.loopError = loopError;
       if (!resolved.ok)
         status.policyError = { code: resolved.error.code, message: resolved.error.message };
       return status;

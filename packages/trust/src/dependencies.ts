@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  canonicalDependencySpec,
   type Dependency,
   DependencySchema,
   EnvDetectionError,
@@ -98,24 +99,14 @@ function sortedArrayText(jsons: string[]): string {
   return `[${[...jsons].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join(',')}]`;
 }
 
+/**
+ * Signed entries use env-detection's `canonicalDependencySpec`, the same form env hashes are
+ * written from: two specs env hashing treats as one dependency also sign the same.
+ */
 function canonicalPypi(spec: string): { entry: Record<string, unknown>; origin: DependencyOrigin } {
   const requirement = parseRequirement(spec);
-  const extras = [
-    ...new Set(requirement.extras.map((extra) => extra.toLowerCase().replace(/[-_.]+/g, '-'))),
-  ].sort();
-  const specifier = requirement.specifier === '' ? [] : requirement.specifier.split(',').sort();
-  return {
-    entry: {
-      name: requirement.normalizedName,
-      extras,
-      specifier,
-      ...(requirement.url !== undefined ? { url: requirement.url } : {}),
-      ...(requirement.marker !== undefined
-        ? { marker: requirement.marker.replace(/\s+/g, ' ') }
-        : {}),
-    },
-    origin: requirement.source,
-  };
+  const { ecosystem: _, ...entry } = canonicalDependencySpec(spec, 'pypi');
+  return { entry, origin: requirement.source };
 }
 
 function isDirectChannel(channel: string): boolean {
@@ -126,6 +117,7 @@ function canonicalConda(spec: string): {
   entry: Record<string, unknown>;
   origin: DependencyOrigin;
 } {
+  const { ecosystem: _, ...entry } = canonicalDependencySpec(spec, 'conda');
   const parsed = parseCondaSpec(spec);
   const origin: DependencyOrigin =
     parsed.channel === undefined
@@ -135,14 +127,7 @@ function canonicalConda(spec: string): {
         : isDirectChannel(parsed.channel)
           ? 'url'
           : 'index';
-  return {
-    entry: {
-      name: parsed.normalizedName,
-      ...(parsed.channel !== undefined ? { channel: parsed.channel } : {}),
-      constraint: parsed.constraint.replace(/\s+/g, ' '),
-    },
-    origin,
-  };
+  return { entry, origin };
 }
 
 /** Copies a metadata section without `dependencies`, keeping keys such as `__proto__` as data. */

@@ -57,6 +57,26 @@ describe('signNotebookDependencies', () => {
     expect(verifyNotebookDependencies(withSignature(b, signature), key)).toBe('valid');
   });
 
+  it('agrees with env hashing on what one dependency is (marker spacing and quotes, conda operators)', () => {
+    const a = signNotebookDependencies(
+      makeNotebook({ uv: ['requests; python_version<"3.9"'], conda: ['numpy >=1.2'] }),
+      key,
+    );
+    const b = makeNotebook({
+      uv: ["requests ;python_version  <  '3.9'"],
+      conda: ['numpy >= 1.2'],
+    });
+    const signature = metaOf(a).runyard!.trust_signature!;
+    expect(verifyNotebookDependencies(withSignature(b, signature), key)).toBe('valid');
+    for (const [uvSpec, condaSpec] of [
+      ['requests; python_version < "3.10"', 'numpy >=1.2'],
+      ['requests; python_version<"3.9"', 'numpy >=1.3'],
+    ] as const) {
+      const changed = makeNotebook({ uv: [uvSpec], conda: [condaSpec] });
+      expect(verifyNotebookDependencies(withSignature(changed, signature), key)).toBe('invalid');
+    }
+  });
+
   it('breaks on any change of a package, version, extra, marker, URL, channel or manager', () => {
     const base = {
       uv: ['numpy>=1.26', 'requests'],

@@ -294,8 +294,28 @@ describe('persistence', () => {
 
   it('refuses a file that is not a database and leaves it untouched', () => {
     writeFileSync(file, 'not a database, just some bytes that are long enough to matter');
-    expect(() => openStore()).toThrow(SqliteStoreError);
+    const error = expectCode(() => openStore(), 'config_bundle_store_failed');
+    expect(error.cause).toBeInstanceOf(SqliteStoreError);
+    expect(error.message).not.toContain(dir);
     expect(readFileSync(file, 'utf8')).toMatch(/^not a database/);
+  });
+
+  it('maps a damaged row and a failing database to config_bundle_store_failed', () => {
+    const store = openStore();
+    store.put(bundle);
+    const db = openDatabase(file);
+    db.prepare('UPDATE config_bundles SET content = ?').run('{"metadata": trunc');
+    const damaged = expectCode(() => store.get(ref), 'config_bundle_store_failed');
+    expect(damaged.cause).toBeInstanceOf(SyntaxError);
+    expect(damaged.message).not.toContain(dir);
+    // A table that vanished under the store: better-sqlite3 throws its own SqliteError.
+    db.exec('DROP TABLE config_bundles');
+    db.close();
+    for (const run of [() => store.list(), () => store.get(ref), () => store.put(other)]) {
+      const failed = expectCode(run, 'config_bundle_store_failed');
+      expect(failed.message).not.toContain(dir);
+      expect(failed.message).not.toContain('runyard.db');
+    }
   });
 });
 

@@ -67,6 +67,30 @@ export interface ConfigBundleStoreOptions {
 
 const MIGRATIONS_SCOPE = 'config-bundles';
 
+/**
+ * Storage failures (`SqliteStoreError` from `@runyard/sqlite`, better-sqlite3's `SqliteError`)
+ * become `config_bundle_store_failed` so callers handle one error type. The message carries the
+ * storage code only; the original error (which may name the file) stays in `cause`.
+ */
+function storeFailed(error: unknown): ConfigBundleError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const detail = typeof code === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(code) ? ` (${code})` : '';
+  return new ConfigBundleError(
+    'config_bundle_store_failed',
+    `the config bundle store failed${detail}`,
+    { cause: error },
+  );
+}
+
+function guard<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof ConfigBundleError) throw error;
+    throw storeFailed(error);
+  }
+}
+
 function toSummary(row: ConfigBundleRow): ConfigBundleSummary {
   return {
     id: row.id,
@@ -108,12 +132,12 @@ export function openConfigBundleStore(
   options: ConfigBundleStoreOptions = {},
 ): ConfigBundleStore {
   const owned = typeof target === 'string';
-  const db = owned ? openDatabase(target) : target;
+  const db = guard(() => (owned ? openDatabase(target) : target));
   try {
     migrate(db, MIGRATIONS_SCOPE, join(packageDir(import.meta.url), 'drizzle'));
   } catch (error) {
     if (owned) db.close();
-    throw error;
+    throw storeFailed(error);
   }
   const orm = drizzle(db);
   const clock = options.clock ?? (() => new Date());
@@ -128,7 +152,7 @@ export function openConfigBundleStore(
   const anyRevision = (id: string): ConfigBundleRow | undefined =>
     orm.select().from(configBundles).where(eq(configBundles.id, id)).limit(1).get();
 
-  return {
+  const store: ConfigBundleStore = {
     put(input) {
       const bundle = validateBundle(input);
       const content = canonicalJson(bundle);
@@ -200,8 +224,18 @@ export function openConfigBundleStore(
       const { id, digest } = parseRef(ref);
       const row = findRow(id, digest);
       if (!row) return undefined;
+      let content: unknown;
+      try {
+        content = JSON.parse(row.content);
+      } catch (error) {
+        throw new ConfigBundleError(
+          'config_bundle_store_failed',
+          `the stored content of config bundle ${id} is damaged`,
+          { cause: error },
+        );
+      }
       // Re-validated on every read: a row edited on disk fails its digest instead of launching.
-      return validateBundle(JSON.parse(row.content));
+      return validateBundle(content);
     },
 
     checkAvailability(ref) {
@@ -262,5 +296,13 @@ export function openConfigBundleStore(
     close() {
       if (owned) db.close();
     },
+  };
+  return {
+    put: (input) => guard(() => store.put(input)),
+    list: (filter) => guard(() => store.list(filter)),
+    get: (ref) => guard(() => store.get(ref)),
+    checkAvailability: (ref) => guard(() => store.checkAvailability(ref)),
+    gc: (gcOptions) => guard(() => store.gc(gcOptions)),
+    close: () => guard(() => store.close()),
   };
 }

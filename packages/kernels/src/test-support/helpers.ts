@@ -48,7 +48,8 @@ import base64, hashlib, sys, zipfile
 out, name, version = sys.argv[1], sys.argv[2], sys.argv[3]
 info = f"{name}-{version}.dist-info"
 files = {
-    f"{name}/__init__.py": "VALUE = 42\\n",
+    f"{name}/__init__.py": "VALUE = 42\\n\\ndef main():\\n    print(VALUE)\\n",
+    f"{info}/entry_points.txt": f"[console_scripts]\\n{name} = {name}:main\\n",
     f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
     f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: runyard-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
 }

@@ -27,6 +27,8 @@ export interface Harness {
   /** Serves a manifest (object → YAML) at `path`. */
   manifest(path: string, skills: unknown[], headers?: Record<string, string>): string;
   archive(path: string, data: Buffer): string;
+  /** Writes a local manifest file (which, unlike a served one, may name file: sources). */
+  localManifest(skills: unknown[]): string;
   reconciler(options?: Partial<ReconcilerOptions>): Reconciler;
   read(name: string, file?: string): string;
   writeUserSkill(name: string, text: string): void;
@@ -55,6 +57,11 @@ export async function createHarness(): Promise<Harness> {
         body(stringify({ version: 1, skills }), { 'content-type': 'application/yaml', ...headers }),
       );
       return `${server.url}${path}`;
+    },
+    localManifest(skills) {
+      const path = join(dir, 'local-manifest.yaml');
+      writeFileSync(path, stringify({ version: 1, skills }));
+      return path;
     },
     archive(path, data) {
       server.routes.set(path, body(data, { 'content-type': 'application/gzip' }));

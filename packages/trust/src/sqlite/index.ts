@@ -1,4 +1,4 @@
-export { trustAudit, trustedPackages } from './schema.js';
+export { trustAudit, trustedPackages, trustSeededDefaults } from './schema.js';
 export {
   type OpenTrustStoreOptions,
   type OpenTrustStoreTarget,

@@ -45,3 +45,21 @@ export const trustAudit = sqliteTable(
     check('trust_audit_action', sql`${table.action} in ('seed', 'approve', 'revoke')`),
   ],
 );
+
+/**
+ * Default names already seeded into this database, per ecosystem. Seeding happens once per name:
+ * a default the user revoked stays revoked on the next open, while a name added to the defaults
+ * later is still seeded.
+ */
+export const trustSeededDefaults = sqliteTable(
+  'trust_seeded_defaults',
+  {
+    ecosystem: text('ecosystem', { enum: ['pypi', 'conda'] }).notNull(),
+    name: text('name').notNull(),
+    seededAt: text('seeded_at').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.ecosystem, table.name] }),
+    check('trust_seeded_defaults_ecosystem', sql`${table.ecosystem} in ('pypi', 'conda')`),
+  ],
+);

@@ -46,7 +46,11 @@ describe('openTrustStore', () => {
     const migrations = again.db
       .prepare("SELECT tag FROM __runyard_migrations WHERE scope = 'trust'")
       .all();
-    expect(migrations).toEqual([{ tag: '0000_init' }, { tag: '0001_audit_append_only' }]);
+    expect(migrations).toEqual([
+      { tag: '0000_init' },
+      { tag: '0001_audit_append_only' },
+      { tag: '0002_seeded_defaults' },
+    ]);
     again.close();
   });
 
@@ -64,6 +68,66 @@ describe('openTrustStore', () => {
       expect.objectContaining({ source: 'default-seed' }),
     ]);
     second.close();
+  });
+
+  it('seeds each default once per database: a revoked default stays revoked, a new default is seeded', () => {
+    const file = join(dir, 'runyard.db');
+    const first = openTrustStore({ file }, { defaultTrustedPackages: ['numpy', 'scipy'] });
+    first.revoke([{ ecosystem: 'pypi', name: 'numpy' }], { actor: 'me' });
+    first.close();
+
+    const second = openTrustStore(
+      { file },
+      { defaultTrustedPackages: ['numpy', 'scipy', 'polars'] },
+    );
+    expect(second.findTrusted([{ ecosystem: 'pypi', name: 'numpy' }])).toEqual([]);
+    // The other ecosystem's numpy was never revoked.
+    expect(second.findTrusted([{ ecosystem: 'conda', name: 'numpy' }])).toHaveLength(1);
+    // A default added later is seeded (and audited) on the next open.
+    expect(
+      second.findTrusted([
+        { ecosystem: 'pypi', name: 'polars' },
+        { ecosystem: 'conda', name: 'polars' },
+      ]),
+    ).toEqual([
+      expect.objectContaining({ name: 'polars', source: 'default-seed' }),
+      expect.objectContaining({ name: 'polars', source: 'default-seed' }),
+    ]);
+    const seeds = second.auditLog().filter((entry) => entry.action === 'seed');
+    expect(seeds.filter((entry) => entry.name === 'numpy')).toHaveLength(2);
+    expect(seeds.filter((entry) => entry.name === 'polars')).toHaveLength(2);
+    second.close();
+
+    // Still revoked after any number of opens, also over a shared connection.
+    const db = openDatabase(file);
+    try {
+      const shared = openTrustStore({ db }, { defaultTrustedPackages: ['numpy'] });
+      expect(shared.findTrusted([{ ecosystem: 'pypi', name: 'numpy' }])).toEqual([]);
+      // An explicit approval still works after the revocation.
+      shared.allow([{ ecosystem: 'pypi', name: 'numpy' }], { source: 'user-approval' });
+      expect(shared.findTrusted([{ ecosystem: 'pypi', name: 'numpy' }])).toEqual([
+        expect.objectContaining({ source: 'user-approval' }),
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('does not re-seed defaults revoked before the seeded-defaults table existed', () => {
+    const file = join(dir, 'runyard.db');
+    openTrustStore({ file }, { defaultTrustedPackages: ['numpy'] }).close();
+    const store = openTrustStore({ file }, { defaultTrustedPackages: [] });
+    store.revoke([{ ecosystem: 'conda', name: 'numpy' }]);
+    // Simulate a database from before migration 0002: no record of seeded names, no migration row.
+    store.db.exec('DROP TABLE trust_seeded_defaults');
+    store.db.exec(
+      "DELETE FROM __runyard_migrations WHERE scope = 'trust' AND tag = '0002_seeded_defaults'",
+    );
+    store.close();
+    const upgraded = openTrustStore({ file }, { defaultTrustedPackages: ['numpy'] });
+    expect(upgraded.findTrusted([{ ecosystem: 'conda', name: 'numpy' }])).toEqual([]);
+    expect(upgraded.findTrusted([{ ecosystem: 'pypi', name: 'numpy' }])).toHaveLength(1);
+    upgraded.close();
   });
 
   it('records approvals, seeds and revocations in an append-only audit log', () => {

@@ -8,7 +8,7 @@ import {
   toStoreError,
   writeTransaction,
 } from '@runyard/sqlite';
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { TrustError } from '../errors.js';
 import {
@@ -22,12 +22,11 @@ import {
   MAX_NOTEBOOK_PATH_LENGTH,
   type PackageChange,
   type PackageRef,
-  seedDefaults,
   type TrustedPackage,
   type TrustStore,
   toPackageRefs,
 } from '../store.js';
-import { trustAudit, trustedPackages } from './schema.js';
+import { trustAudit, trustedPackages, trustSeededDefaults } from './schema.js';
 
 export type OpenTrustStoreTarget = { file: string } | { db: SqliteDatabase };
 
@@ -77,6 +76,15 @@ function guarded<T>(db: SqliteDatabase | undefined, fn: () => T): T {
   } catch (error) {
     throw toTrustStoreError(error, db);
   }
+}
+
+/** Names per `IN (...)` query: well under SQLite's bound-parameter limit. */
+const CHUNK = 400;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
 }
 
 type PackageRow = typeof trustedPackages.$inferSelect;
@@ -230,6 +238,78 @@ class SqliteStore implements SqliteTrustStore {
     );
   }
 
+  /**
+   * Seeds each default name at most once per database, recording it in
+   * `trust_seeded_defaults` in the same transaction, so revoking a default survives reopening
+   * and concurrent opens seed a name once. Existing entries keep their source (ON CONFLICT DO
+   * NOTHING); only rows actually inserted are audited.
+   */
+  seedDefaultsOnce(names: readonly string[]): PackageChange[] {
+    if (!Array.isArray(names)) {
+      throw new TrustError(
+        'trust_input_invalid',
+        'default trusted packages must be a list of names',
+      );
+    }
+    const refs = toPackageRefs(
+      names.flatMap((name) => [
+        { ecosystem: 'pypi' as const, name },
+        { ecosystem: 'conda' as const, name },
+      ]),
+    );
+    return guarded(this.db, () =>
+      writeTransaction(this.db, () => {
+        const at = this.#now().toISOString();
+        const seeded = new Set<string>();
+        for (const ecosystem of ['pypi', 'conda'] as const) {
+          const wanted = [
+            ...new Set(refs.filter((r) => r.ecosystem === ecosystem).map((r) => r.name)),
+          ];
+          for (const chunk of chunks(wanted)) {
+            for (const row of this.#orm
+              .select({ name: trustSeededDefaults.name })
+              .from(trustSeededDefaults)
+              .where(
+                and(
+                  eq(trustSeededDefaults.ecosystem, ecosystem),
+                  inArray(trustSeededDefaults.name, chunk),
+                ),
+              )
+              .all())
+              seeded.add(`${ecosystem}\u0000${row.name}`);
+          }
+        }
+        const changes: PackageChange[] = [];
+        for (const ref of refs) {
+          const key = `${ref.ecosystem}\u0000${ref.name}`;
+          if (seeded.has(key)) continue;
+          seeded.add(key);
+          this.#orm
+            .insert(trustSeededDefaults)
+            .values({ ...ref, seededAt: at })
+            .onConflictDoNothing()
+            .run();
+          const inserted = this.#orm
+            .insert(trustedPackages)
+            .values({ ...ref, source: 'default-seed', approvedAt: at })
+            .onConflictDoNothing()
+            .run();
+          const effect: AuditEffect = inserted.changes > 0 ? 'added' : 'already_trusted';
+          if (effect === 'added') {
+            this.#audit('seed', effect, ref, {
+              at,
+              source: 'default-seed',
+              actor: null,
+              notebookPath: null,
+            });
+          }
+          changes.push({ ...ref, effect });
+        }
+        return changes;
+      }),
+    );
+  }
+
   revoke(
     packages: readonly PackageRef[],
     context: Parameters<TrustStore['revoke']>[1] = {},
@@ -295,7 +375,7 @@ export function openTrustStore(
   try {
     guarded(db, () => migrate(db, 'trust', join(packageDir(import.meta.url), 'drizzle')));
     const store = new SqliteStore(db, owned, options.now ?? (() => new Date()));
-    seedDefaults(store, options.defaultTrustedPackages ?? DEFAULT_TRUSTED_PACKAGES);
+    store.seedDefaultsOnce(options.defaultTrustedPackages ?? DEFAULT_TRUSTED_PACKAGES);
     return store;
   } catch (error) {
     if (owned) db.close();

@@ -1,0 +1,32 @@
+import { serveHelp } from '../config.js';
+import { describePython } from '../python.js';
+import { startWorkspaceServer } from '../server.js';
+import { type CliIo, ExitCode, parseCommand, println } from './common.js';
+import { createProgress, showRuntimeProgress } from './progress.js';
+import { waitForSignal } from './signals.js';
+
+export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
+  const { values, config } = parseCommand(io, args);
+  if (values.help) {
+    println(io.stdout, serveHelp());
+    return ExitCode.ok;
+  }
+  const server = await startWorkspaceServer(config(), { env: io.env });
+  println(io.stdout, `Runyard listening on ${server.url}`);
+  if (server.token.source === 'configured') {
+    println(io.stdout, 'API token: the one you configured (RUNYARD_TOKEN or --token).');
+  } else {
+    println(io.stdout, `API token: cat ${server.token.file}`);
+  }
+  // A missing ipykernel is a warning (envs can still install it), so it goes to stderr.
+  println(
+    server.services.python.hasIpykernel ? io.stdout : io.stderr,
+    describePython(server.services.python),
+  );
+  const stopProgress = showRuntimeProgress(server.services.events, createProgress(io.stderr));
+  const signal = await waitForSignal();
+  stopProgress();
+  println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
+  await server.close();
+  return ExitCode.ok;
+}
