@@ -176,7 +176,8 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       if (uv) {
         const jsons = (inline.uv?.dependencies ?? []).map((dep) => {
           const { json, origin } = cached('pypi', dep.spec, canonicalPypi);
-          dependencies.push({ ...dep, origin });
+          // Spelled out: an object spread per dependency was most of this function's time.
+          dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
           return json;
         });
         sections.uv = canonicalObject(
@@ -187,7 +188,8 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       if (conda) {
         const jsons = (inline.conda?.dependencies ?? []).map((dep) => {
           const { json, origin } = cached('conda', dep.spec, canonicalConda);
-          dependencies.push({ ...dep, origin });
+          // Spelled out: an object spread per dependency was most of this function's time.
+          dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
           return json;
         });
         sections.conda = canonicalObject(
