@@ -89,8 +89,10 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   // Only the notebook's own dependencies come first and are covered by its signature.
   const signedCount = read.dependencies.length;
   const allowlisted = new Set(input.store.findTrusted(all).map(packageKey));
+  // One lookup per dependency, reused below (this runs on every start of every notebook).
+  const onList = new Map(all.map((dep) => [dep, allowlisted.has(packageKey(dep))]));
   const dependencies: DependencyDecision[] = all.map((dep, index) => {
-    const isAllowlisted = allowlisted.has(packageKey(dep));
+    const isAllowlisted = onList.get(dep) === true;
     return {
       ecosystem: dep.ecosystem,
       name: dep.name,
@@ -108,7 +110,7 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   else status = 'untrusted';
 
   // Known names only matter for dependencies off the allowlist: none, no list to build.
-  const needsNames = all.some((dep) => !allowlisted.has(packageKey(dep)));
+  const needsNames = all.some((dep) => onList.get(dep) !== true);
   const knownNames = new Set<string>(
     needsNames ? (input.wellKnownPackages ?? WELL_KNOWN_PACKAGES) : [],
   );
@@ -116,7 +118,7 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   const warnings = collectWarnings({
     dependencies: all,
     knownNames,
-    isAllowlisted: (dep) => allowlisted.has(packageKey(dep)),
+    isAllowlisted: (dep) => onList.get(dep) ?? allowlisted.has(packageKey(dep)),
   });
   return {
     status,

@@ -172,19 +172,18 @@ class SqliteStore implements SqliteTrustStore {
 
   #find(refs: readonly PackageRef[]): TrustedPackage[] {
     const { byKey } = this.#current();
-    const found: TrustedPackage[] = [];
-    const seen = new Set<string>();
-    for (const ecosystem of ['pypi', 'conda'] as const) {
-      for (const ref of refs) {
-        if (ref.ecosystem !== ecosystem) continue;
-        const key = refKey(ecosystem, ref.name);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const entry = byKey.get(key);
-        if (entry) found.push(copyOf(entry));
-      }
+    // PyPI entries first, then conda, each once, in the order asked.
+    const found = {
+      pypi: new Map<string, TrustedPackage>(),
+      conda: new Map<string, TrustedPackage>(),
+    };
+    for (const ref of refs) {
+      const into = found[ref.ecosystem];
+      if (into.has(ref.name)) continue;
+      const entry = byKey.get(refKey(ref.ecosystem, ref.name));
+      if (entry) into.set(ref.name, copyOf(entry));
     }
-    return found;
+    return [...found.pypi.values(), ...found.conda.values()];
   }
 
   findTrusted(packages: readonly PackageRef[]): TrustedPackage[] {
