@@ -41,7 +41,7 @@ function collect(proc: ChildProcess) {
   return { out, exited };
 }
 
-it('refuses to start without a token or a workspace', async () => {
+it('refuses to start without a token or a workspace, or with a bad pool size', async () => {
   const { out, exited } = collect(
     serve(['serve', '--workspace', dirs.workspaceRoot], { RUNYARD_RUNTIME_TOKEN: '' }),
   );
@@ -50,6 +50,11 @@ it('refuses to start without a token or a workspace', async () => {
   const second = collect(serve(['serve', '--token', 't']));
   expect(await second.exited).toBe(2);
   expect(second.out.stderr).toContain('--workspace');
+  const third = collect(
+    serve(['serve', '--token', 't', '--workspace', dirs.workspaceRoot, '--pool-kernels', 'lots']),
+  );
+  expect(await third.exited).toBe(2);
+  expect(third.out.stderr).toContain('--pool-kernels must be 0-16');
 });
 
 it('serve listens on a free port, answers /v1 with the token, and stops cleanly', async () => {

@@ -17,6 +17,11 @@ const USAGE = `Usage: runyard-runtime serve --token <token> --workspace <dir> [o
   --config-dir <dir>    trust key (default $RUNYARD_CONFIG_DIR or $XDG_CONFIG_HOME/runyard)
   --python <path>       base interpreter (default $RUNYARD_PYTHON, then one with ipykernel)
   --id <id>             runtime id reported by GET /v1/runtime (default: standalone)
+  --sandbox <mode>      off | auto | required: run kernels and workers in bubblewrap (default auto)
+  --bwrap <path>        the bubblewrap binary (default: bwrap on PATH)
+  --pool-envs <n>       prewarmed environments kept ready (default 1)
+  --pool-kernels <n>    warm kernels kept ready (default 1)
+  --confirm-env-builds  an env not cached yet is built only after consent (awaiting_env_build)
 `;
 
 function fail(message: string): never {
@@ -44,6 +49,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         'config-dir': { type: 'string' },
         python: { type: 'string' },
         id: { type: 'string', default: 'standalone' },
+        sandbox: { type: 'string', default: 'auto' },
+        bwrap: { type: 'string' },
+        'pool-envs': { type: 'string' },
+        'pool-kernels': { type: 'string' },
+        'confirm-env-builds': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +77,18 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const port = Number(str('port'));
   if (!Number.isInteger(port) || port < 0 || port > 65_535) fail('--port must be 0-65535');
   const host = str('host') ?? '127.0.0.1';
+  const sandbox = str('sandbox') ?? 'auto';
+  if (sandbox !== 'off' && sandbox !== 'auto' && sandbox !== 'required')
+    fail('--sandbox must be off, auto or required');
+  const poolSize = (name: string): number | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    const size = Number(raw);
+    if (!/^\d+$/.test(raw) || size > 16) fail(`--${name} must be 0-16`);
+    return size;
+  };
+  const poolEnvs = poolSize('pool-envs');
+  const poolKernels = poolSize('pool-kernels');
 
   const runtime = await createRuntime({
     dataDir: resolve(
@@ -81,7 +103,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     workspaceRoot: resolve(workspace),
     ...(str('python') ? { python: str('python') as string } : {}),
     id: str('id') ?? 'standalone',
+    pool: {
+      ...(poolEnvs === undefined ? {} : { envs: poolEnvs }),
+      ...(poolKernels === undefined ? {} : { kernels: poolKernels }),
+    },
+    ...(values['confirm-env-builds'] ? { envBuilds: 'confirm' as const } : {}),
     env,
+    sandbox,
+    ...(str('bwrap') ? { bwrapPath: str('bwrap') as string } : {}),
+    onLog: (line) => process.stderr.write(`runyard-runtime: ${line}\n`),
   });
   let listening: Awaited<ReturnType<typeof startRuntimeServer>>;
   try {

@@ -23,6 +23,7 @@ import {
   launchKernel,
   type Wheelhouse,
 } from '@runyard/kernels';
+import type { RuntimeSandbox } from './sandboxing.js';
 
 /** An environment a kernel runs in. `exclusive` envs belong to one notebook and die with it. */
 export interface PreparedEnv {
@@ -43,6 +44,8 @@ export interface EnvironmentOptions {
   runtimeDir: string;
   pool: { envs: number; kernels: number };
   workspaceRoot: string;
+  /** Wraps every kernel in bubblewrap when the runtime is sandboxed. */
+  sandbox: RuntimeSandbox;
 }
 
 export interface PoolCounters {
@@ -127,6 +130,11 @@ export class Environments {
 
   async stop(): Promise<void> {
     await Promise.all([this.kernelPool?.stop(), this.envPool?.stop()]);
+    this.options.sandbox.sweepKernelDirs();
+  }
+
+  get sandbox(): RuntimeSandbox {
+    return this.options.sandbox;
   }
 
   /** Launches a kernel on an env; the caller owns both. */
@@ -139,6 +147,7 @@ export class Environments {
       runtimeDir: this.options.runtimeDir,
       kernelName: 'python3',
       ...(options.signal ? { signal: options.signal } : {}),
+      ...this.options.sandbox.kernelLaunch(env, options.cwd),
     });
   }
 
@@ -193,6 +202,13 @@ export class Environments {
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return { prefix: built.prefix, python: built.python, exclusive: true };
+  }
+
+  /** Whether `cachedEnv` would be a cache hit (no build). */
+  isCached(resolved: ResolvedEnvironment): boolean {
+    if (!resolved.envHash) return false;
+    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
+    return (conda ? this.conda() : this.venvCache).lookup(resolved.envHash) !== undefined;
   }
 
   /** The env for a resolved notebook environment with dependencies (cache hit or build). */

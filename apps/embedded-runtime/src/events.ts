@@ -7,6 +7,9 @@ export type RuntimeEventOf<T extends RuntimeEventType> = Extract<RuntimeEvent, {
 export class RuntimeEvents {
   private readonly listeners = new Set<(event: RuntimeEvent) => void>();
 
+  /** `redact` sees every event before any listener does (the runtime's redactor). */
+  constructor(private readonly redact: (event: RuntimeEvent) => RuntimeEvent = (e) => e) {}
+
   subscribe(listener: (event: RuntimeEvent) => void): () => void {
     this.listeners.add(listener);
     return () => {
@@ -23,7 +26,8 @@ export class RuntimeEvents {
     });
   }
 
-  emit(event: RuntimeEvent): void {
+  emit(raw: RuntimeEvent): void {
+    const event = this.redact(raw);
     for (const listener of [...this.listeners]) {
       try {
         listener(event);

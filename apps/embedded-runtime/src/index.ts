@@ -1,7 +1,18 @@
+export type {
+  EgressOptions,
+  HostGrantPolicy,
+  MountPolicy,
+  NetworkPolicy,
+} from './egress.js';
 export type { PreparedEnv } from './environments.js';
 export { type RuntimeEventOf, RuntimeEvents, type RuntimeEventType } from './events.js';
-export { failureReason, type RestartPolicy } from './notebooks.js';
+export {
+  DEFAULT_RESTART_POLICY,
+  failureReason,
+  type RestartPolicy,
+} from './notebooks.js';
 export { resolveWorkspaceDir, resolveWorkspacePath, type WorkspacePath } from './paths.js';
-export { MIN_REDACTED_LENGTH, REDACTED, StreamRedactor } from './redact.js';
+export { RuntimeRedaction } from './redaction.js';
 export { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+export { probeBubblewrap, type SandboxStatus } from './sandboxing.js';
 export { secretEnvName } from './workers.js';

@@ -53,6 +53,19 @@ async function execute(notebookId: string, code: string) {
   return runtime.execute(notebookId, { code });
 }
 
+/**
+ * ipykernel aborts (status `aborted`) requests that arrive just after a cell failed with
+ * stop_on_error, as happens right after an interrupt; a caller sends them again.
+ */
+async function executeAfterError(notebookId: string, code: string) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const result = await execute(notebookId, code);
+    if (result.status !== 'aborted') return result;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('every execute was aborted');
+}
+
 /** A notebook as a browser download would have it: cells, outputs, deps nobody here approved. */
 function downloadedNotebook(dependencies: string[]): string {
   return `${JSON.stringify(
@@ -112,24 +125,33 @@ describe('trust scenarios end to end', () => {
   it('interrupts a running cell, and a timed-out execute is a typed error', async () => {
     const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'fresh.ipynb');
     if (!info) throw new Error('missing notebook');
-    const busy = nextEvent(
+    // Interrupt once the cell's own code runs: a SIGINT that lands while the kernel is busy
+    // but still in its own dispatch code is not the cell's KeyboardInterrupt.
+    const started = nextEvent(
       runtime,
       (e) =>
-        e.type === 'lifecycle' && e.notebookId === info.notebookId && e.info.lifecycle === 'busy',
+        e.type === 'output' &&
+        e.notebookId === info.notebookId &&
+        e.output.output_type === 'stream' &&
+        e.output.text.includes('sleeping'),
     );
-    const running = execute(info.notebookId, 'import time; time.sleep(30)');
-    await busy;
+    const running = execute(
+      info.notebookId,
+      'import time; print("sleeping", flush=True); time.sleep(30)',
+    );
+    await started;
     await runtime.interrupt(info.notebookId);
     const interrupted = await running;
     expect(interrupted.status).toBe('error');
     expect(
       interrupted.outputs.some((o) => o.output_type === 'error' && o.ename === 'KeyboardInterrupt'),
     ).toBe(true);
+    expect(plainResult(await executeAfterError(info.notebookId, '2*2'))).toBe('4');
     const slow = await runtime
       .execute(info.notebookId, { code: 'import time; time.sleep(30)', timeoutMs: 300 })
       .catch((e: unknown) => e);
     expect((slow as RuntimeError).code).toBe('execution_timeout');
-    expect(plainResult(await execute(info.notebookId, '3*3'))).toBe('9');
+    expect(plainResult(await executeAfterError(info.notebookId, '3*3'))).toBe('9');
     const invalid = await runtime
       .execute(info.notebookId, { code: 1 } as unknown as { code: string })
       .catch((e: unknown) => e);
@@ -232,6 +254,50 @@ describe('trust scenarios end to end', () => {
     expect(readFileSync(join(dirs.workspaceRoot, 'restored.ipynb'), 'utf8')).toBe(
       downloadedNotebook(['otherpkg']),
     );
+  });
+});
+
+describe("manageDependencies apply: 'restart'", () => {
+  it('restarts the kernel on the env of the new dependency set', async () => {
+    const [info] = (await runtime.listNotebooks()).filter((n) => n.path === 'fresh.ipynb');
+    if (!info) throw new Error('missing notebook');
+    await execute(info.notebookId, 'state = "lost"');
+    const pid = plainResult(await execute(info.notebookId, 'import os; os.getpid()'));
+    // tinypkg was approved in the downloaded-notebook scenario above.
+    const restarted = await runtime.manageDependencies(info.notebookId, {
+      add: ['tinypkg'],
+      apply: 'restart',
+    });
+    expect(restarted).toMatchObject({ lifecycle: 'idle', envSource: 'uv:inline' });
+    expect(restarted.trust.status).toBe('trusted');
+    expect(restarted.envHash).not.toBe(info.envHash);
+    const after = await execute(
+      info.notebookId,
+      `import os, tinypkg; (tinypkg.VALUE, os.getpid() != ${pid}, 'state' in globals())`,
+    );
+    expect(plainResult(after)).toBe('(42, True, False)');
+  });
+});
+
+describe('a Deno notebook', () => {
+  it('runs TypeScript in a deno kernel; inline dependencies do not apply to it', async () => {
+    const info = await runtime.createNotebook({ path: 'script.ipynb', runtime: 'deno' });
+    expect(info).toMatchObject({ runtime: 'deno', lifecycle: 'idle', envSource: 'deno' });
+    // Checked through a file it writes in its directory, not its outputs: deno 2.9's kernel
+    // does not reliably publish a fresh kernel's first outputs (a @runyard/kernels finding).
+    const result = await execute(
+      info.notebookId,
+      "const n: number = 40; Deno.writeTextFileSync('deno-out.txt', String(n + 2))",
+    );
+    expect(result.status).toBe('ok');
+    expect(readFileSync(join(dirs.workspaceRoot, 'deno-out.txt'), 'utf8')).toBe('42');
+    const written = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'script.ipynb'), 'utf8'));
+    expect(written.metadata.kernelspec.name).toBe('deno');
+    const refused = await runtime
+      .manageDependencies(info.notebookId, { add: ['numpy'] })
+      .catch((e: unknown) => e);
+    expect((refused as RuntimeError).code).toBe('invalid_request');
+    expect((await runtime.shutdown(info.notebookId)).lifecycle).toBe('shutdown');
   });
 });
 

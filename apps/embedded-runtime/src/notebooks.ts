@@ -24,6 +24,7 @@ import {
   type RuntimeKind,
   type TrustSummary,
 } from '@runyard/runtime-registry';
+import { SandboxError } from '@runyard/sandbox';
 import { buildNextAction, type TrustDecision, TrustError, type TrustService } from '@runyard/trust';
 import type { ZodType } from 'zod';
 import type { Environments, PreparedEnv } from './environments.js';
@@ -47,6 +48,24 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
+/** 3 automatic restarts in 5 minutes, then the notebook stays in `error`. */
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
+
+/**
+ * Whether a kernel that died at `now` may be restarted automatically, given the times of the
+ * earlier automatic restarts. Returns the restart history to keep: the restarts still inside the
+ * window, plus `now` when the restart is allowed.
+ */
+export function decideRestart(
+  restarts: readonly number[],
+  now: number,
+  policy: RestartPolicy,
+): { restart: boolean; restarts: number[] } {
+  const recent = restarts.filter((at) => now - at < policy.windowMs);
+  if (recent.length >= policy.maxRestarts) return { restart: false, restarts: recent };
+  return { restart: true, restarts: [...recent, now] };
+}
+
 export interface NotebookManagerOptions {
   workspaceRoot: string;
   environments: Environments;
@@ -57,6 +76,11 @@ export interface NotebookManagerOptions {
   env: NodeJS.ProcessEnv;
   preferredManager: 'uv' | 'conda';
   restartPolicy: RestartPolicy;
+  /**
+   * `confirm`: an environment that is not in the cache yet is built only once a caller agreed
+   * (`awaiting_env_build`, left through `manageDependencies({ apply: 'sync' })`). Default `auto`.
+   */
+  envBuilds?: 'auto' | 'confirm';
   /** Recorded in the trust audit log for approvals made through this runtime. */
   actor: string;
   now: () => number;
@@ -84,6 +108,8 @@ interface Session {
   /** Bumped by every start and stop, so a superseded start drops what it launched. */
   generation: number;
   restarts: number[];
+  /** The env hash a caller agreed to build (with `envBuilds: 'confirm'`). */
+  buildApproved?: string;
 }
 
 const PROJECT_SOURCES = new Set(['uv:pyproject', 'pixi:toml', 'conda:env_yml']);
@@ -131,6 +157,19 @@ function segment(id: string): string {
   );
 }
 
+function envBuildAction(notebookId: string, message: string): NextAction {
+  return {
+    kind: 'approve_env_build',
+    message,
+    mcp: { tool: 'manage_dependencies', arguments: { notebook_id: notebookId, apply: 'sync' } },
+    http: {
+      method: 'POST',
+      path: `/api/notebooks/${segment(notebookId)}/dependencies`,
+      body: { apply: 'sync' },
+    },
+  };
+}
+
 function restartAction(notebookId: string, message: string): NextAction {
   return {
     kind: 'restart_kernel',
@@ -149,11 +188,15 @@ export function failureReason(error: unknown): { reason: string; details: string
         : error.details.signal
           ? ` (signal ${error.details.signal})`
           : '';
-    return { reason: error.code, details: `${error.message}${exit}` };
+    // Some messages already name the exit code; say it once.
+    const details =
+      exit && error.message.includes(exit.trim()) ? error.message : `${error.message}${exit}`;
+    return { reason: error.code, details };
   }
   if (error instanceof EnvDetectionError || error instanceof TrustError)
     return { reason: error.code, details: error.message };
-  if (error instanceof RuntimeError) return { reason: error.code, details: error.message };
+  if (error instanceof RuntimeError || error instanceof SandboxError)
+    return { reason: error.code, details: error.message };
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')
     return { reason: 'notebook_unreadable', details: `The notebook file cannot be read (${code})` };
@@ -478,6 +521,7 @@ export class NotebookManager {
       if (resolved.runtime === 'deno') {
         if (previous) this.options.environments.discard(previous);
         this.setLifecycle(session, 'launching');
+        this.options.environments.sandbox.assertDenoAllowed();
         kernel = await launchDenoKernel({
           cwd,
           env: this.options.env,
@@ -503,6 +547,18 @@ export class NotebookManager {
           }
         }
       } else {
+        if (
+          this.options.envBuilds === 'confirm' &&
+          session.buildApproved !== resolved.envHash &&
+          !this.options.environments.isCached(resolved)
+        ) {
+          session.nextAction = envBuildAction(
+            session.id,
+            `The environment for ${resolved.dependencies.length} dependencies is not built yet; build it with manageDependencies(notebookId, { apply: 'sync' }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
+          );
+          this.setLifecycle(session, 'awaiting_env_build');
+          return;
+        }
         if (previous) this.options.environments.discard(previous);
         this.setLifecycle(session, 'preparing_env');
         env = (
@@ -561,17 +617,20 @@ export class NotebookManager {
         ? `signal ${exit.signal}`
         : `exit code ${exit.code}`
       : 'no heartbeat';
-    const now = this.options.now();
-    const { maxRestarts, windowMs } = this.options.restartPolicy;
-    session.restarts = session.restarts.filter((at) => now - at < windowMs);
-    if (session.restarts.length >= maxRestarts) {
+    const { windowMs } = this.options.restartPolicy;
+    const decision = decideRestart(
+      session.restarts,
+      this.options.now(),
+      this.options.restartPolicy,
+    );
+    session.restarts = decision.restarts;
+    if (!decision.restart) {
       this.fail(session, {
         reason: 'restart_limit_reached',
         details: `The kernel died (${how}) and was already restarted ${session.restarts.length} time(s) in ${Math.round(windowMs / 60_000)} minutes; it stays stopped until restarted explicitly`,
       });
       return;
     }
-    session.restarts.push(now);
     this.fail(session, {
       reason: 'kernel_died',
       details: `The kernel died (${how}); restarting it`,
@@ -609,6 +668,12 @@ export class NotebookManager {
       throw new RuntimeError(
         'notebook_awaiting_trust',
         `The notebook's dependencies are not approved: ${session.trust.untrusted.map((d) => d.name).join(', ')}. Approve them with manageDependencies(notebookId, { trust: true, fingerprint: "${session.trust.fingerprint}" }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
+      );
+    }
+    if (session.lifecycle === 'awaiting_env_build') {
+      throw new RuntimeError(
+        'notebook_not_ready',
+        `The notebook's environment is not built yet; build it with manageDependencies(notebookId, { apply: 'sync' }) (MCP manage_dependencies, or POST /api/notebooks/${segment(session.id)}/dependencies).`,
       );
     }
     const kernel = session.kernel;
@@ -751,6 +816,14 @@ export class NotebookManager {
     }
     if (session.lifecycle === 'awaiting_trust') {
       await this.start(session);
+      return this.info(session);
+    }
+    if (session.lifecycle === 'awaiting_env_build') {
+      // apply 'sync' or 'restart' is the caller's consent to build this env; 'none' leaves it.
+      if (apply !== 'none') {
+        session.buildApproved = resolved.envHash ?? undefined;
+        await this.start(session);
+      } else this.publish(session);
       return this.info(session);
     }
     const running = session.kernel !== undefined && RUNNING.has(session.lifecycle);

@@ -77,4 +77,5 @@ it('after a crash: orphan kernels and connection files are cleaned, notebooks re
     await runtime.close();
   }
   await until(() => processesMentioning(dirs.root).length === 0, 5000);
-});
+  // Two runtimes and two kernels start in sequence: generous on a loaded two-core machine.
+}, 90_000);

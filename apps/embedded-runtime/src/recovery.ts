@@ -31,7 +31,8 @@ export function processesMentioning(text: string): number[] {
  * are stopped and every connection file there is removed, so nothing stale is left to reuse.
  */
 export function reapPreviousKernels(runtimeDir: string): { killed: number; files: number } {
-  const marker = `${join(runtimeDir, 'kernel-')}`;
+  // Sandboxed kernels keep their connection files in a subdir each: match the whole dir.
+  const marker = `${runtimeDir}/`;
   let killed = 0;
   for (const pid of processesMentioning(marker)) {
     try {

@@ -1,12 +1,17 @@
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import {
   ConfigBundleError,
   createEnvSecretResolver,
   type SecretResolver,
 } from '@runyard/config-bundles';
 import { openConfigBundleStore } from '@runyard/config-bundles/sqlite';
-import { type Isolation, resolveBasePython, type Wheelhouse } from '@runyard/kernels';
+import {
+  type Isolation,
+  kernelEnvironment,
+  resolveBasePython,
+  type Wheelhouse,
+} from '@runyard/kernels';
 import {
   type BundleAvailability,
   type BundleSummary,
@@ -22,13 +27,22 @@ import {
   type RuntimeInfo,
   type WorkerInfo,
 } from '@runyard/runtime-registry';
+import type { SandboxMode } from '@runyard/sandbox';
 import { openDatabase, packageDir, type SqliteDatabase } from '@runyard/sqlite';
 import { createTrustService, loadOrCreateTrustKey } from '@runyard/trust';
 import { openTrustStore } from '@runyard/trust/sqlite';
+import {
+  describeEgressEvent,
+  EgressManager,
+  type EgressOptions,
+  type HostGrantPolicy,
+} from './egress.js';
 import { Environments } from './environments.js';
 import { type RuntimeEventOf, RuntimeEvents, type RuntimeEventType } from './events.js';
-import { NotebookManager, type RestartPolicy } from './notebooks.js';
+import { DEFAULT_RESTART_POLICY, NotebookManager, type RestartPolicy } from './notebooks.js';
 import { reapPreviousKernels } from './recovery.js';
+import { RuntimeRedaction } from './redaction.js';
+import { RuntimeSandbox, type SandboxStatus } from './sandboxing.js';
 import { openNotebookRecordStore } from './sqlite/notebook-store.js';
 import { WorkerManager } from './workers.js';
 
@@ -58,15 +72,39 @@ export interface RuntimeOptions {
   wheelhouse?: Wheelhouse;
   preferredManager?: 'uv' | 'conda';
   restartPolicy?: Partial<RestartPolicy>;
+  /**
+   * `confirm`: building an environment that is not cached yet needs consent; the notebook stops
+   * at `awaiting_env_build` (`nextAction.kind: 'approve_env_build'`) until
+   * `manageDependencies(id, { apply: 'sync' })`. Default `auto`: builds start at once.
+   */
+  envBuilds?: 'auto' | 'confirm';
   /** This runtime's id in `describe()`; default `embedded`. */
   id?: string;
   /** Recorded in the trust audit log for approvals made through this runtime. */
   actor?: string;
+  /**
+   * Confinement of kernels and command workers (issue 10). `auto` (default): bubblewrap when it
+   * works on this machine (probed once), else unsandboxed with a notice. `required`: a typed
+   * `sandbox_unavailable` error from `createRuntime` when it does not. `off`: never.
+   */
+  sandbox?: SandboxMode;
+  /** The bwrap binary; default `bwrap` on PATH. */
+  bwrapPath?: string;
+  /** More paths sandboxed processes must not see; `env.HOME` is hidden by default. */
+  sandboxHiddenPaths?: readonly string[];
+  /** This host's definitions of the `mount:` and `network:` references profiles grant. */
+  grants?: HostGrantPolicy;
+  /** Egress proxy settings (extra upstream CAs, response scrubbing). */
+  egress?: EgressOptions;
+  /** Runtime log lines (sandbox notice, egress decisions), redacted like every other output. */
+  onLog?: (line: string) => void;
 }
 
 /** The in-process runtime: the `RuntimeApi` plus typed events and teardown. */
 export interface Runtime extends RuntimeApi {
   readonly id: string;
+  /** The sandbox mode asked for and the one in effect. */
+  readonly sandbox: SandboxStatus;
   /** Events of one type; returns the unsubscribe function. */
   on<T extends RuntimeEventType>(type: T, listener: (event: RuntimeEventOf<T>) => void): () => void;
   /** Stops every kernel and worker this runtime started. Idempotent. */
@@ -74,7 +112,11 @@ export interface Runtime extends RuntimeApi {
 }
 
 const DEFAULT_POOL = { envs: 1, kernels: 1 };
-const DEFAULT_RESTART_POLICY: RestartPolicy = { maxRestarts: 3, windowMs: 5 * 60_000 };
+
+function realDir(path: string, mode?: number): string {
+  mkdirSync(path, { recursive: true, ...(mode === undefined ? {} : { mode }) });
+  return realpathSync(path);
+}
 
 function version(): string {
   try {
@@ -93,29 +135,60 @@ function version(): string {
  */
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? (() => new Date());
-  const env = options.env ?? process.env;
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(options.cacheDir, { recursive: true });
-  mkdirSync(options.workspaceRoot, { recursive: true });
-  const workspaceRoot = realpathSync(options.workspaceRoot);
-  const runtimeDir = join(options.dataDir, 'kernels');
+  const hostEnv = options.env ?? process.env;
+  // What kernels, build tools and workers' PATH come from: never the host's RUNYARD_* (secrets,
+  // tokens, settings).
+  const env = kernelEnvironment(hostEnv);
+  // Real paths: the sandbox hides and mounts by path, so a symlinked dir must not slip past.
+  const dataDir = realDir(options.dataDir, 0o700);
+  const cacheDir = realDir(options.cacheDir);
+  const configDir = realDir(options.configDir, 0o700);
+  const workspaceRoot = realDir(options.workspaceRoot);
+  const runtimeDir = join(dataDir, 'kernels');
+  const log = (line: string) => {
+    try {
+      options.onLog?.(redaction.redact(line));
+    } catch {
+      // the host's logger is its own
+    }
+  };
+  const home = hostEnv.HOME;
+  // Throws sandbox_unavailable for `required` before anything is touched.
+  const sandbox = new RuntimeSandbox({
+    mode: options.sandbox ?? 'auto',
+    ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }),
+    dataDir,
+    configDir,
+    cacheDir,
+    workspaceRoot,
+    kernelsDir: runtimeDir,
+    hiddenPaths: [
+      ...(home && isAbsolute(home) && home !== '/' ? [home] : []),
+      ...(options.sandboxHiddenPaths ?? []),
+    ],
+    hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    env,
+  });
+  const redaction = new RuntimeRedaction();
+  if (sandbox.status.notice) log(`sandbox: ${sandbox.status.notice}`);
   reapPreviousKernels(runtimeDir);
 
   const ownsDb = options.db === undefined;
-  const db = options.db ?? openDatabase(join(options.dataDir, 'runyard.db'));
+  const db = options.db ?? openDatabase(join(dataDir, 'runyard.db'));
   try {
     const trustStore = openTrustStore({ db }, { now: clock });
     const bundles = openConfigBundleStore(db, { clock });
     const records = openNotebookRecordStore(db, clock);
-    const key = await loadOrCreateTrustKey({ configDir: options.configDir });
+    const key = await loadOrCreateTrustKey({ configDir });
     const trust = createTrustService({ store: trustStore, key, now: clock });
     const basePython = await resolveBasePython({
       ...(options.python ? { configured: options.python } : {}),
-      env,
+      // RUNYARD_PYTHON is read here, from the host's environment.
+      env: hostEnv,
     });
     const pool = { ...DEFAULT_POOL, ...(options.pool ?? {}) };
     const environments = new Environments({
-      cacheDir: options.cacheDir,
+      cacheDir,
       basePython,
       isolation: options.isolation ?? 'auto',
       wheelhouse: options.wheelhouse,
@@ -123,9 +196,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       runtimeDir,
       pool: { envs: pool.envs, kernels: pool.kernels },
       workspaceRoot,
+      sandbox,
     });
     environments.cleanLeftovers();
-    const events = new RuntimeEvents();
+    // Every event, from every part, passes the one redactor before any listener sees it.
+    const events = new RuntimeEvents((event) => redaction.redactValue(event));
     const notebooks = new NotebookManager({
       workspaceRoot,
       environments,
@@ -136,18 +211,29 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       env,
       preferredManager: options.preferredManager ?? 'uv',
       restartPolicy: { ...DEFAULT_RESTART_POLICY, ...(options.restartPolicy ?? {}) },
+      envBuilds: options.envBuilds ?? 'auto',
       actor: options.actor ?? 'runyard-runtime',
       now: () => clock().getTime(),
     });
     notebooks.restore();
+    const egress = new EgressManager({
+      dataDir,
+      egress: options.egress ?? {},
+      onEvent: (workerId, event) => log(describeEgressEvent(workerId, event)),
+    });
+    egress.cleanLeftovers();
     const workers = new WorkerManager({
       workspaceRoot,
       bundles,
-      secrets: options.secrets ?? createEnvSecretResolver({ env }),
+      secrets: options.secrets ?? createEnvSecretResolver({ env: hostEnv }),
       notebooks,
       events,
       path: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       now: clock,
+      redaction,
+      sandbox,
+      egress,
+      grantPolicy: options.grants ?? {},
     });
     environments.start();
     return new EmbeddedRuntime({
@@ -160,6 +246,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       events,
       environments,
       basePythonHasIpykernel: basePython.hasIpykernel,
+      sandbox: sandbox.status,
+      redaction,
       closeDb: ownsDb ? () => db.close() : () => undefined,
     });
   } catch (error) {
@@ -178,15 +266,29 @@ interface Parts {
   events: RuntimeEvents;
   environments: Environments;
   basePythonHasIpykernel: boolean;
+  sandbox: SandboxStatus;
+  redaction: RuntimeRedaction;
   closeDb: () => void;
 }
 
 class EmbeddedRuntime implements Runtime {
   readonly id: string;
+  readonly sandbox: SandboxStatus;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly parts: Parts) {
     this.id = parts.id;
+    this.sandbox = { ...parts.sandbox };
+  }
+
+  /** Results and errors leave the runtime through the same redactor as events. */
+  private async guard<T>(work: () => Promise<T> | T): Promise<T> {
+    const { redaction } = this.parts;
+    try {
+      return redaction.redactValue(await work());
+    } catch (error) {
+      throw redaction.redactError(error);
+    }
   }
 
   private open(): void {
@@ -198,88 +300,117 @@ class EmbeddedRuntime implements Runtime {
     return {
       id: this.id,
       version: this.parts.version,
-      capabilities: ['notebooks', 'python', 'deno', 'workers', 'config-bundles', 'events'],
+      capabilities: [
+        'notebooks',
+        'python',
+        // Deno's kernel has no ipc transport, so it cannot run in the sandbox.
+        ...(this.sandbox.effective === 'bwrap' ? [] : ['deno']),
+        'workers',
+        'config-bundles',
+        'events',
+        `sandbox:${this.sandbox.effective}`,
+        'secrets:placeholder',
+      ],
       health: {
         status: this.closing ? 'unreachable' : degraded ? 'degraded' : 'ok',
         checkedAt: this.parts.clock().toISOString(),
-        ...(degraded
-          ? { details: 'The base interpreter has no ipykernel; every environment installs it' }
+        ...(degraded || this.sandbox.notice
+          ? {
+              details: [
+                degraded
+                  ? 'The base interpreter has no ipykernel; every environment installs it'
+                  : '',
+                this.sandbox.notice ? `Sandbox: ${this.sandbox.notice}` : '',
+              ]
+                .filter((part) => part)
+                .join('; '),
+            }
           : {}),
       },
     };
   }
 
   async storeBundle(bundle: unknown): Promise<BundleAvailability> {
-    this.open();
-    const { summary } = this.parts.bundles.put(bundle);
-    return { available: true, summary: { ...summary } };
+    return this.guard(() => {
+      this.open();
+      const { summary } = this.parts.bundles.put(bundle);
+      return { available: true, summary: { ...summary } };
+    });
   }
 
   async listBundles(): Promise<BundleSummary[]> {
-    this.open();
-    return this.parts.bundles.list().map((summary) => ({ ...summary }));
+    return this.guard(() => {
+      this.open();
+      return this.parts.bundles.list().map((summary) => ({ ...summary }));
+    });
   }
 
   async checkBundle(ref: { id: string; digest: string }): Promise<BundleAvailability> {
-    this.open();
-    const availability = this.parts.bundles.checkAvailability(ref);
-    if (!availability.available)
-      throw new ConfigBundleError(availability.code, availability.message);
-    return { available: true, summary: { ...availability.summary } };
+    return this.guard(() => {
+      this.open();
+      const availability = this.parts.bundles.checkAvailability(ref);
+      if (!availability.available)
+        throw new ConfigBundleError(availability.code, availability.message);
+      return { available: true, summary: { ...availability.summary } };
+    });
   }
 
-  async createWorker(request: unknown): Promise<WorkerInfo> {
-    this.open();
-    return this.parts.workers.create(request);
+  createWorker(request: unknown): Promise<WorkerInfo> {
+    return this.guard(() => {
+      this.open();
+      return this.parts.workers.create(request);
+    });
   }
 
-  async getWorker(workerId: string): Promise<WorkerInfo> {
-    return this.parts.workers.get(workerId);
+  getWorker(workerId: string): Promise<WorkerInfo> {
+    return this.guard(() => this.parts.workers.get(workerId));
   }
 
-  async listWorkers(): Promise<WorkerInfo[]> {
-    return this.parts.workers.list();
+  listWorkers(): Promise<WorkerInfo[]> {
+    return this.guard(() => this.parts.workers.list());
   }
 
-  async stopWorker(workerId: string): Promise<WorkerInfo> {
-    this.open();
-    return this.parts.workers.stop(workerId);
+  stopWorker(workerId: string): Promise<WorkerInfo> {
+    return this.guard(() => {
+      this.open();
+      return this.parts.workers.stop(workerId);
+    });
   }
 
   createNotebook(request: CreateNotebookRequest): Promise<RuntimeInfo> {
-    return this.parts.notebooks.create(request);
+    return this.guard(() => this.parts.notebooks.create(request));
   }
 
   openNotebook(path: string): Promise<RuntimeInfo> {
-    return this.parts.notebooks.open(path);
+    return this.guard(() => this.parts.notebooks.open(path));
   }
 
-  async getNotebook(notebookId: string): Promise<RuntimeInfo> {
-    return this.parts.notebooks.get(notebookId);
+  getNotebook(notebookId: string): Promise<RuntimeInfo> {
+    return this.guard(() => this.parts.notebooks.get(notebookId));
   }
 
-  async listNotebooks(): Promise<RuntimeInfo[]> {
-    return this.parts.notebooks.list();
+  listNotebooks(): Promise<RuntimeInfo[]> {
+    return this.guard(() => this.parts.notebooks.list());
   }
 
   execute(notebookId: string, request: ExecuteRequest): Promise<ExecuteResult> {
-    return this.parts.notebooks.execute(notebookId, request);
+    return this.guard(() => this.parts.notebooks.execute(notebookId, request));
   }
 
   interrupt(notebookId: string): Promise<RuntimeInfo> {
-    return this.parts.notebooks.interrupt(notebookId);
+    return this.guard(() => this.parts.notebooks.interrupt(notebookId));
   }
 
   restart(notebookId: string): Promise<RuntimeInfo> {
-    return this.parts.notebooks.restart(notebookId);
+    return this.guard(() => this.parts.notebooks.restart(notebookId));
   }
 
   shutdown(notebookId: string): Promise<RuntimeInfo> {
-    return this.parts.notebooks.shutdown(notebookId);
+    return this.guard(() => this.parts.notebooks.shutdown(notebookId));
   }
 
   manageDependencies(notebookId: string, request: ManageDependenciesRequest): Promise<RuntimeInfo> {
-    return this.parts.notebooks.manageDependencies(notebookId, request);
+    return this.guard(() => this.parts.notebooks.manageDependencies(notebookId, request));
   }
 
   async pool(): Promise<PoolStatus> {

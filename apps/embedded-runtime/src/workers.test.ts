@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import { type RuntimeEvent, WorkerInfoSchema } from '@runyard/runtime-registry';
@@ -21,9 +21,8 @@ const SECRET = `s3cr3t-${randomUUID()}`;
 // Every command worker's argv carries this, so /proc finds exactly this suite's workers.
 const MARKER = `runyard-worker-test-${randomUUID().slice(0, 8)}`;
 
-// The worker prints its secret (split across two writes), the names of its environment
-// variables and a hash of the secret, so the test can check the value arrived without it
-// ever appearing in an event.
+// The worker prints what it holds for its secret (split across two writes), the names of its
+// environment variables and a hash of that value: a placeholder, never the secret (issue 10).
 const ECHO = `
 const v = process.env.API_TOKEN || '';
 process.stdout.write('value: ' + v.slice(0, 9));
@@ -56,8 +55,23 @@ function bundle(revision = 1) {
         grants: [],
       },
       {
+        selector: { kind: 'named', value: 'crasher' },
+        worker: { kind: 'command', argv: ['node', '-e', 'process.exit(3)', MARKER] },
+        grants: [],
+      },
+      {
+        selector: { kind: 'named', value: 'ghost-command' },
+        worker: { kind: 'command', argv: [`runyard-no-such-command-${MARKER}`] },
+        grants: [],
+      },
+      {
         selector: { kind: 'named', value: 'lost' },
         worker: { kind: 'command', argv: ['node', '-e', '', MARKER], cwd: 'missing-dir' },
+        grants: [],
+      },
+      {
+        selector: { kind: 'named', value: 'escaper' },
+        worker: { kind: 'command', argv: ['node', '-e', '', MARKER], cwd: 'linked-out' },
         grants: [],
       },
     ],
@@ -126,7 +140,7 @@ describe('config bundles', () => {
 });
 
 describe('command workers', () => {
-  it('resolves the secret into the environment and never lets it into an event', async () => {
+  it('gives the worker a placeholder for its secret, never the value, in no event either', async () => {
     const sealed = bundle();
     await runtime.storeBundle(sealed);
     const _stopped = (workerId: string) =>
@@ -160,11 +174,30 @@ describe('command workers', () => {
       .filter((e) => e.stream === 'stderr')
       .map((e) => e.text)
       .join('');
-    expect(stdout).toContain('value: [redacted] end');
-    expect(stdout).toContain(`sha: ${createHash('sha256').update(SECRET).digest('hex')}`);
+    expect(stdout).toMatch(/value: runyard-ph-[0-9a-f]{32} end/);
+    expect(stdout).not.toContain(`sha: ${createHash('sha256').update(SECRET).digest('hex')}`);
     expect(stdout).toContain(`cwd: ${join(dirs.workspaceRoot, 'agents')}`);
-    // Only what the profile grants, plus PATH to find the program.
-    expect(stderr.trim()).toBe('keys: API_TOKEN,PATH,RUNYARD_WORKER_ID');
+    // Only what the profile grants (the secret's placeholder and the egress proxy that swaps it
+    // for the value, with the proxy CA to trust), plus PATH to find the program.
+    expect(stderr.trim()).toBe(
+      `keys: ${[
+        'API_TOKEN',
+        'CURL_CA_BUNDLE',
+        'DENO_CERT',
+        'GIT_SSL_CAINFO',
+        'HTTPS_PROXY',
+        'HTTP_PROXY',
+        'NODE_EXTRA_CA_CERTS',
+        'NO_PROXY',
+        'PATH',
+        'REQUESTS_CA_BUNDLE',
+        'RUNYARD_WORKER_ID',
+        'SSL_CERT_FILE',
+        'http_proxy',
+        'https_proxy',
+        'no_proxy',
+      ].join(',')}`,
+    );
     // Not in any event, not even in pieces joined across events.
     const everything = JSON.stringify(events);
     expect(everything).not.toContain(SECRET);
@@ -197,6 +230,8 @@ describe('command workers', () => {
   });
 
   it('refuses requests without the bundle, unknown profiles and a cwd outside the workspace', async () => {
+    mkdirSync(join(dirs.root, 'elsewhere'), { recursive: true });
+    symlinkSync(join(dirs.root, 'elsewhere'), join(dirs.workspaceRoot, 'linked-out'));
     const sealed = bundle();
     const ref = { id: sealed.metadata.id, digest: sealed.metadata.digest };
     const cases: [unknown, string][] = [
@@ -210,12 +245,58 @@ describe('command workers', () => {
         'invalid_profile_selector',
       ],
       [{ profile: { kind: 'named', value: 'lost' }, configBundle: ref }, 'invalid_request'],
+      // A cwd inside the workspace by name but a symlink to elsewhere.
+      [
+        { profile: { kind: 'named', value: 'escaper' }, configBundle: ref },
+        'path_outside_workspace',
+      ],
       [{ profile: { kind: 'named', value: 'echoer' }, extra: 1 }, 'invalid_worker_request'],
     ];
     for (const [request, code] of cases) {
       const error = await runtime.createWorker(request).catch((e: unknown) => e);
       expect((error as { code: string }).code, code).toBe(code);
+      expect((error as Error).message).not.toContain(dirs.root);
     }
+    expect(await runtime.listWorkers()).not.toContainEqual(
+      expect.objectContaining({ profile: { kind: 'named', value: 'escaper' } }),
+    );
+  });
+
+  it('a worker that exits non-zero or whose program is missing is failed with a reason', async () => {
+    const sealed = bundle();
+    await runtime.storeBundle(sealed);
+    const ref = { id: sealed.metadata.id, digest: sealed.metadata.digest };
+    const crashed = await runtime.createWorker({
+      profile: { kind: 'named', value: 'crasher' },
+      configBundle: ref,
+    });
+    const missing = await runtime.createWorker({
+      profile: { kind: 'named', value: 'ghost-command' },
+      configBundle: ref,
+    });
+    const settled = async (workerId: string) => {
+      await until(async () => {
+        const { state } = await runtime.getWorker(workerId);
+        return state === 'failed' || state === 'stopped';
+      });
+      return runtime.getWorker(workerId);
+    };
+    expect(WorkerInfoSchema.parse(await settled(crashed.workerId))).toMatchObject({
+      state: 'failed',
+      reason: 'exited with code 3',
+      exitCode: 3,
+    });
+    expect(await settled(missing.workerId)).toMatchObject({
+      state: 'failed',
+      reason: 'command_not_found',
+    });
+    const failures = events.filter(
+      (e) =>
+        e.type === 'worker_state' &&
+        e.worker.state === 'failed' &&
+        [crashed.workerId, missing.workerId].includes(e.worker.workerId),
+    );
+    expect(failures).toHaveLength(2);
   });
 
   it('stops a long-running worker, and close() leaves no process behind', async () => {

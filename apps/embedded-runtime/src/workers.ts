@@ -10,10 +10,19 @@ import {
 } from '@runyard/config-bundles';
 import type { ConfigBundleStore } from '@runyard/config-bundles/sqlite';
 import { RuntimeError, type WorkerInfo } from '@runyard/runtime-registry';
+import {
+  type EgressManager,
+  type EgressPlan,
+  type HostGrantPolicy,
+  planEgress,
+  resolveMounts,
+  type WorkerEgress,
+} from './egress.js';
 import type { RuntimeEvents } from './events.js';
 import type { NotebookManager } from './notebooks.js';
 import { resolveWorkspaceDir } from './paths.js';
-import { StreamRedactor } from './redact.js';
+import type { RuntimeRedaction } from './redaction.js';
+import type { RuntimeSandbox } from './sandboxing.js';
 
 export interface WorkerManagerOptions {
   workspaceRoot: string;
@@ -25,12 +34,19 @@ export interface WorkerManagerOptions {
   path: string;
   now: () => Date;
   stopGraceMs?: number;
+  /** Every resolved secret value is registered here before anything can print it. */
+  redaction: RuntimeRedaction;
+  sandbox: RuntimeSandbox;
+  egress: EgressManager;
+  /** The host's definitions of `mount:` and `network:` references. */
+  grantPolicy: HostGrantPolicy;
 }
 
 interface Worker {
   info: WorkerInfo;
   child?: ChildProcess;
   exited?: Promise<void>;
+  egress?: WorkerEgress;
   stopRequested: boolean;
 }
 
@@ -43,8 +59,9 @@ export function secretEnvName(declarationName: string): string {
 /**
  * Agent workers created from config-bundle profiles: `kernel` profiles get a notebook-less
  * kernel, `command` profiles a process in the workspace whose environment holds only what the
- * profile grants. Secret values live in that environment and nowhere else: output events are
- * redacted, and no message or event carries them.
+ * profile grants. A granted secret is a per-worker placeholder in that environment; the real
+ * value lives only in the worker's egress proxy, which swaps it in on granted destinations.
+ * When sandboxed, the process runs in bubblewrap and the proxy is its only way out.
  */
 export class WorkerManager {
   private readonly workers = new Map<string, Worker>();
@@ -112,10 +129,34 @@ export class WorkerManager {
           'invalid_request',
           "The profile's cwd is not a directory in the workspace",
         );
-      const secrets = await resolveSecretGrants(spec.grants.secrets, this.options.secrets);
+      const resolved = await resolveSecretGrants(spec.grants.secrets, this.options.secrets);
+      const values = new Map<string, string>();
+      for (const [name, secret] of resolved) {
+        values.set(name, secret.reveal());
+        this.options.redaction.add(secretEnvName(name), secret.reveal());
+      }
+      const { sandbox, grantPolicy } = this.options;
+      // Host policy first (fails closed on anything it does not define), nothing started yet.
+      const mounts = sandbox.sandboxed
+        ? resolveMounts(spec.grants.mounts, grantPolicy, sandbox.hidden)
+        : undefined;
+      const plan: EgressPlan | undefined =
+        spec.grants.secrets.length > 0 || spec.grants.network.length > 0
+          ? planEgress(spec.grants.secrets, spec.grants.network, values, secretEnvName, grantPolicy)
+          : undefined;
+      if (plan) worker.egress = await this.options.egress.start(workerId, plan, sandbox.sandboxed);
       this.workers.set(workerId, worker);
       this.publish(worker);
-      this.spawnCommand(worker, spec, cwd, secrets);
+      try {
+        this.spawnCommand(worker, spec, cwd, plan?.placeholders ?? {}, mounts);
+      } catch (error) {
+        // e.g. a sandbox spec the launcher refuses: nothing runs, the proxy stops.
+        await worker.egress?.close();
+        worker.info.state = 'failed';
+        worker.info.reason = 'spawn_failed';
+        this.publish(worker);
+        throw error;
+      }
       return this.info(worker);
     }
     this.workers.set(workerId, worker);
@@ -141,23 +182,44 @@ export class WorkerManager {
     worker: Worker,
     spec: ResolvedWorkerSpec,
     cwd: string,
-    secrets: Map<string, { reveal(): string }>,
+    placeholders: Readonly<Record<string, string>>,
+    mounts: ReturnType<typeof resolveMounts>,
   ): void {
     if (spec.worker.kind !== 'command') return;
     const env: Record<string, string> = {
       PATH: this.options.path,
       RUNYARD_WORKER_ID: worker.info.workerId,
+      ...placeholders,
+      ...(worker.egress?.env ?? {}),
     };
-    const values: string[] = [];
-    for (const [name, secret] of secrets) {
-      const value = secret.reveal();
-      env[secretEnvName(name)] = value;
-      values.push(value);
+    const { sandbox } = this.options;
+    if (sandbox.sandboxed && !sandbox.findsProgram(spec.worker.argv[0] as string, cwd)) {
+      worker.info.state = 'failed';
+      worker.info.reason = 'command_not_found';
+      worker.exited = (worker.egress?.close() ?? Promise.resolve()).then(() =>
+        this.publish(worker),
+      );
+      return;
     }
-    const [command, ...args] = spec.worker.argv as [string, ...string[]];
+    const argv = sandbox.sandboxed
+      ? sandbox.commandArgv({
+          command: spec.worker.argv,
+          cwd,
+          mounts,
+          ...(worker.egress
+            ? {
+                egressDir: worker.egress.dir,
+                ...(worker.egress.proxySocket ? { proxySocket: worker.egress.proxySocket } : {}),
+              }
+            : {}),
+          env,
+        })
+      : [...spec.worker.argv];
+    const [command, ...args] = argv as [string, ...string[]];
     const child = spawn(command, args, {
       cwd,
-      env,
+      // bwrap clears the environment and sets the worker's own inside.
+      env: sandbox.sandboxed ? { PATH: this.options.path } : env,
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so stopping the worker stops whatever it started.
       detached: true,
@@ -165,15 +227,15 @@ export class WorkerManager {
     worker.child = child;
     let spawnError: NodeJS.ErrnoException | undefined;
     for (const stream of ['stdout', 'stderr'] as const) {
-      const redactor = new StreamRedactor(values);
+      const redactor = this.options.redaction.stream();
       const source = child[stream];
       source?.setEncoding('utf8');
       source?.on('data', (chunk: string) => {
-        const text = redactor.push(chunk);
+        const text = redactor.write(chunk);
         if (text) this.emitOutput(worker, stream, text);
       });
       source?.on('end', () => {
-        const text = redactor.flush();
+        const text = redactor.end();
         if (text) this.emitOutput(worker, stream, text);
       });
     }
@@ -187,8 +249,10 @@ export class WorkerManager {
       child.once('error', (error: NodeJS.ErrnoException) => {
         spawnError = error;
       });
-      child.once('close', (code, signal) => {
+      child.once('close', async (code, signal) => {
         worker.child = undefined;
+        // The proxy (and the real secret values it holds) stops with the worker.
+        await worker.egress?.close();
         worker.info.exitCode = code;
         if (spawnError) {
           worker.info.state = 'failed';

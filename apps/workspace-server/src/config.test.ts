@@ -36,6 +36,39 @@ describe('loadServeConfig', () => {
     expect(config).toMatchObject({ port: 9002, host: '127.0.0.2', logLevel: 'warn' });
   });
 
+  it('defaults the sandbox to auto and reads host grants from the config file', () => {
+    expect(loadServeConfig({ flags: {}, env: {}, cwd: dir, home: dir }).sandbox).toBe('auto');
+    writeFileSync(
+      join(dir, 'runyard.config.json'),
+      JSON.stringify({
+        sandbox: 'required',
+        grants: {
+          network: {
+            github: { destinations: [{ host: 'api.github.com' }], secrets: ['secret:gh'] },
+          },
+          mounts: { data: { path: 'data', readOnly: true } },
+        },
+      }),
+    );
+    const config = loadServeConfig({
+      flags: {},
+      env: { RUNYARD_BWRAP: 'bin/bwrap' },
+      cwd: dir,
+      home: dir,
+    });
+    expect(config.sandbox).toBe('required');
+    expect(config.bwrap).toBe(join(dir, 'bin/bwrap'));
+    expect(config.grants?.mounts?.data?.path).toBe(join(dir, 'data'));
+    expect(() =>
+      loadServeConfig({ flags: { sandbox: 'maybe' }, env: {}, cwd: dir, home: dir }),
+    ).toThrow(ConfigError);
+    writeFileSync(
+      join(dir, 'runyard.config.json'),
+      JSON.stringify({ grants: { network: { x: { destinations: [{ host: 'a', evil: 1 }] } } } }),
+    );
+    expect(() => loadServeConfig({ flags: {}, env: {}, cwd: dir, home: dir })).toThrow(ConfigError);
+  });
+
   it.each([
     [{ flags: { port: '70000' } }, /port/],
     [{ flags: { port: 'abc' } }, /port/],

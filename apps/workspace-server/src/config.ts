@@ -103,6 +103,20 @@ export const SERVE_OPTIONS = [
     default: 'none (the package index)',
   },
   {
+    key: 'sandbox',
+    flag: 'sandbox',
+    env: 'RUNYARD_SANDBOX',
+    help: 'off|auto|required: run kernels and command workers in bubblewrap (required fails to start without it)',
+    default: 'auto',
+  },
+  {
+    key: 'bwrap',
+    flag: 'bwrap',
+    env: 'RUNYARD_BWRAP',
+    help: 'path of the bubblewrap binary',
+    default: 'bwrap on PATH',
+  },
+  {
     key: 'skillsManifests',
     flag: 'skills-manifest',
     env: 'RUNYARD_SKILLS_MANIFESTS',
@@ -133,6 +147,31 @@ export function isMultiple(option: (typeof SERVE_OPTIONS)[number]): boolean {
 
 export type ServeOptionKey = (typeof SERVE_OPTIONS)[number]['key'];
 
+const DestinationSchema = z.strictObject({
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535).optional(),
+  pathPrefix: z.string().startsWith('/').max(2048).optional(),
+  scheme: z.enum(['https', 'http']).optional(),
+});
+
+const GrantsSchema = z.strictObject({
+  network: z
+    .record(
+      z.string().min(1).max(128),
+      z.strictObject({
+        destinations: z.array(DestinationSchema).max(64),
+        secrets: z.array(z.string().min(1).max(256)).max(64).optional(),
+      }),
+    )
+    .optional(),
+  mounts: z
+    .record(
+      z.string().min(1).max(128),
+      z.strictObject({ path: z.string().min(1).max(4096), readOnly: z.boolean().optional() }),
+    )
+    .optional(),
+});
+
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export const ServeConfigSchema = z.strictObject({
@@ -149,6 +188,10 @@ export const ServeConfigSchema = z.strictObject({
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
   wheelhouse: z.string().min(1).optional(),
+  sandbox: z.enum(['off', 'auto', 'required']).default('auto'),
+  bwrap: z.string().min(1).optional(),
+  /** How this host resolves `network:` and `mount:` references (config file only). */
+  grants: GrantsSchema.optional(),
   skillsManifests: z.array(z.string().min(1).max(4096)).max(64).default([]),
   // Kept as text: the skills package parses it, and an unknown value must fail closed there.
   skillsPolicy: z.string().max(64).optional(),
@@ -249,6 +292,9 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   for (const key of ['dataDir', 'cacheDir', 'configDir', 'skillsRoot'] as const)
     config[key] = resolve(cwd, config[key]);
   if (config.wheelhouse !== undefined) config.wheelhouse = resolve(cwd, config.wheelhouse);
+  if (config.bwrap?.includes('/')) config.bwrap = resolve(cwd, config.bwrap);
+  for (const mount of Object.values(config.grants?.mounts ?? {}))
+    mount.path = resolve(cwd, mount.path);
   return config;
 }
 

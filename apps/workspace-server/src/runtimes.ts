@@ -91,7 +91,7 @@ export function runtimeOptionsFor(
   config: ServeConfig,
   python: ResolvedPython,
   env: Readonly<Record<string, string | undefined>>,
-  extra: { id: string; db?: SqliteDatabase },
+  extra: { id: string; db?: SqliteDatabase; onLog?: (line: string) => void },
 ): RuntimeOptions {
   return {
     id: extra.id,
@@ -106,6 +106,10 @@ export function runtimeOptionsFor(
     actor: 'workspace-server',
     ...(extra.db ? { db: extra.db } : {}),
     ...(config.wheelhouse ? { wheelhouse: { findLinks: [config.wheelhouse] } } : {}),
+    sandbox: config.sandbox,
+    ...(config.bwrap ? { bwrapPath: config.bwrap } : {}),
+    ...(config.grants ? { grants: config.grants } : {}),
+    ...(extra.onLog ? { onLog: extra.onLog } : {}),
   };
 }
 
@@ -114,6 +118,7 @@ export async function createLocalRuntime(options: LocalRuntimeOptions): Promise<
     runtimeOptionsFor(options.config, options.python, options.env, {
       id: LOCAL_RUNTIME_ID,
       db: options.db,
+      onLog: (line) => options.logger.info(line),
     }),
   );
   return new EmbeddedRuntimeHost(runtime, {

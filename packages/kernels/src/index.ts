@@ -91,6 +91,7 @@ export {
   type LaunchKernelOptions,
   launchKernel,
   lostPortRace,
+  type WrapContext,
 } from './launch.js';
 export type {
   DisplayDataOutput,

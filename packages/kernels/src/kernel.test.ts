@@ -262,6 +262,32 @@ describe('execute', () => {
   });
 });
 
+describe('wrapCommand', () => {
+  it('spawns the wrapped command on every start, with the connection file it wrote', async () => {
+    const seen: string[] = [];
+    const wrapped = await launchKernel({
+      argv: ipykernelArgv(SYSTEM_PYTHON),
+      runtimeDir: join(root, 'wrap'),
+      transport: 'ipc',
+      // A stand-in for a sandbox launcher: env(1) in front of the kernel command.
+      wrapCommand: (argv, context) => {
+        seen.push(context.connectionFile);
+        expect(argv).toContain(context.connectionFile);
+        expect(context.connection.transport).toBe('ipc');
+        return ['/usr/bin/env', `RUNYARD_WRAPPED=${seen.length}`, ...argv];
+      },
+    });
+    clients.push(wrapped);
+    const first = await wrapped.execute('import os; print(os.environ["RUNYARD_WRAPPED"])');
+    expect(first.outputs).toEqual([expect.objectContaining({ text: '1\n' })]);
+    await wrapped.restart();
+    const second = await wrapped.execute('import os; print(os.environ["RUNYARD_WRAPPED"])');
+    expect(second.outputs).toEqual([expect.objectContaining({ text: '2\n' })]);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toBe(seen[1]);
+  });
+});
+
 describe('isolation from the host', () => {
   it('a kernel without an explicit env cannot see RUNYARD_* variables but keeps PATH and HOME', async () => {
     const probe = await kernel.execute(

@@ -5,6 +5,7 @@ import {
   type KernelRuntime,
 } from './client.js';
 import {
+  type ConnectionInfo,
   createConnectionInfo,
   defaultRuntimeDir,
   removeConnectionFiles,
@@ -35,6 +36,18 @@ export interface LaunchKernelOptions {
   interruptMode?: InterruptMode;
   kernelName?: string;
   client?: Omit<KernelClientOptions, 'relaunch' | 'interruptMode'>;
+  /**
+   * Turns the kernel command into the command actually spawned, on every (re)start: e.g. runs
+   * it inside a sandbox. The wrapper must keep the connection file (and, for ipc, the socket
+   * directory) reachable under the same path; the process spawned is the wrapper's.
+   */
+  wrapCommand?: (argv: string[], context: WrapContext) => string[];
+}
+
+export interface WrapContext {
+  /** The connection file this start wrote (in `runtimeDir`). */
+  connectionFile: string;
+  connection: ConnectionInfo;
 }
 
 const MISSING_IPYKERNEL = /No module named '?ipykernel/;
@@ -99,8 +112,14 @@ export async function launchKernel(options: LaunchKernelOptions): Promise<Kernel
     };
     let proc: ManagedProcess;
     try {
+      const command = substitute(argv, {
+        connection_file: file,
+        resource_dir: spec?.resourceDir ?? '',
+      });
       proc = new ManagedProcess(
-        substitute(argv, { connection_file: file, resource_dir: spec?.resourceDir ?? '' }),
+        options.wrapCommand
+          ? options.wrapCommand(command, { connectionFile: file, connection })
+          : command,
         {
           env,
           ...(options.cwd ? { cwd: options.cwd } : {}),

@@ -29,6 +29,11 @@ export const KERNEL_ERROR_CODES = [
   'env_build_aborted',
   'conda_env_yml_missing',
   'env_hash_invalid',
+  'invalid_dependency',
+  'runtime_dir_insecure',
+  'kernel_pool_stopped',
+  'kernel_pool_not_started',
+  'env_not_relocatable',
 ] as const;
 
 /** Fixed texts for the codes callers act on; every other known code gets a generic text. */

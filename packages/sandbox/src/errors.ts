@@ -1,6 +1,10 @@
 export const SandboxErrorCode = {
   /** `sandbox: 'required'` but no working bubblewrap on this host: a startup error. */
   sandboxUnavailable: 'sandbox_unavailable',
+  /** This kind of worker cannot run inside the sandbox (e.g. a kernel without ipc transport). */
+  sandboxUnsupported: 'sandbox_unsupported',
+  /** A profile grants a mount or network policy this host does not define: fail closed. */
+  grantUnresolved: 'grant_unresolved',
   /** A sandbox spec the launcher refuses (relative paths, `..`, bad env names). */
   invalidSandboxSpec: 'invalid_sandbox_spec',
   /** An egress grant that cannot be honoured (bad host, secret value unusable in a header). */
@@ -24,6 +28,8 @@ export type SandboxErrorCode = (typeof SandboxErrorCode)[keyof typeof SandboxErr
 /** Suggested HTTP statuses; only the apps map codes to statuses. */
 export const sandboxErrorStatus: Record<SandboxErrorCode, number> = {
   sandbox_unavailable: 503,
+  sandbox_unsupported: 409,
+  grant_unresolved: 422,
   invalid_sandbox_spec: 400,
   invalid_grant: 400,
   proxy_ca_invalid: 500,

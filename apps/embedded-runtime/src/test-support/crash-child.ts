@@ -11,6 +11,9 @@ const runtime = await createRuntime({
   workspaceRoot: join(root, 'ws'),
   python,
   pool: { envs: 0, kernels: 0 },
+  // Unsandboxed, like runtimeFor: a sandboxed kernel dies with its runtime (bwrap
+  // --die-with-parent), and this test is about the orphans an unsandboxed one leaves.
+  sandbox: 'off',
 });
 const info = await runtime.createNotebook({ path: 'crash.ipynb' });
 process.stdout.write(

@@ -41,7 +41,11 @@ export function dirsUnder(root: string): Dirs {
   return dirs;
 }
 
-/** A runtime on Debian's python, no pools, an offline wheelhouse: nothing touches the network. */
+/**
+ * A runtime on Debian's python, no pools, an offline wheelhouse: nothing touches the network.
+ * Unsandboxed unless a test asks: these suites pin the unsandboxed contract (sandbox.test.ts
+ * covers the sandbox).
+ */
 export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}): Promise<Runtime> {
   return createRuntime({
     dataDir: dirs.dataDir,
@@ -51,6 +55,7 @@ export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}):
     python: SYSTEM_PYTHON,
     pool: { envs: 0, kernels: 0 },
     wheelhouse: { findLinks: [dirs.wheelhouse] },
+    sandbox: 'off',
     ...overrides,
   });
 }

@@ -2,6 +2,7 @@ import { ConfigBundleHttpStatus } from '@runyard/config-bundles';
 import { envDetectionErrorStatus } from '@runyard/env-detection';
 import { type StatusForCode, statusTable } from '@runyard/http';
 import { kernelErrorHttpStatus } from '@runyard/kernels';
+import { sandboxErrorStatus } from '@runyard/sandbox';
 import { trustErrorStatus } from '@runyard/trust';
 import { runtimeErrorStatus } from '../errors.js';
 
@@ -14,5 +15,6 @@ export const runtimeStatusFor: StatusForCode = statusTable(
   trustErrorStatus,
   ConfigBundleHttpStatus,
   kernelErrorHttpStatus,
+  sandboxErrorStatus,
   runtimeErrorStatus,
 );
