@@ -10,6 +10,7 @@ import {
 } from '@runyard/config-bundles';
 import type { ConfigBundleStore } from '@runyard/config-bundles/sqlite';
 import { RuntimeError, type WorkerInfo } from '@runyard/runtime-registry';
+import { stopBubblewrap } from '@runyard/sandbox';
 import {
   type EgressManager,
   type EgressPlan,
@@ -47,7 +48,19 @@ interface Worker {
   child?: ChildProcess;
   exited?: Promise<void>;
   egress?: WorkerEgress;
+  /** The child is a bwrap launcher, not the command itself. */
+  sandboxed?: boolean;
   stopRequested: boolean;
+}
+
+/** Resolves when the process has exited (its stdio may still be open). */
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+function delay(ms: number): Promise<'timeout'> {
+  return new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
 }
 
 /** Env var a secret grant is exposed as: its declaration name, upper-cased, `[^A-Z0-9_]` → `_`. */
@@ -225,6 +238,7 @@ export class WorkerManager {
       detached: true,
     });
     worker.child = child;
+    worker.sandboxed = sandbox.sandboxed;
     let spawnError: NodeJS.ErrnoException | undefined;
     for (const stream of ['stdout', 'stderr'] as const) {
       const redactor = this.options.redaction.stream();
@@ -294,9 +308,16 @@ export class WorkerManager {
     return this.info(worker);
   }
 
+  /**
+   * Stops a command worker and resolves once it is gone. Under bwrap the child is the launcher:
+   * signalling it alone can orphan a sandbox still in setup (see stopBubblewrap), so the sandbox
+   * is stopped through its pid-namespace init. Never waits unboundedly on output pipes: a process
+   * that escaped into another session could hold them open for ever.
+   */
   private async terminate(worker: Worker): Promise<void> {
     const child = worker.child;
-    if (child?.pid !== undefined) {
+    const grace = this.options.stopGraceMs ?? 2000;
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const pid = child.pid;
       const kill = (signal: NodeJS.Signals) => {
         try {
@@ -305,16 +326,26 @@ export class WorkerManager {
           // already gone
         }
       };
-      kill('SIGTERM');
-      const grace = this.options.stopGraceMs ?? 2000;
-      const timer = setTimeout(() => kill('SIGKILL'), grace);
-      await worker.exited;
-      clearTimeout(timer);
-      // Anything the worker left in its group goes too.
-      kill('SIGKILL');
-    } else if (worker.exited) {
-      await worker.exited;
+      if (worker.sandboxed) {
+        await stopBubblewrap(pid, { graceMs: grace });
+        await exitOf(child);
+      } else {
+        kill('SIGTERM');
+        const timer = setTimeout(() => kill('SIGKILL'), grace);
+        await exitOf(child);
+        clearTimeout(timer);
+        // Anything the worker left in its group goes too.
+        kill('SIGKILL');
+      }
     }
+    if (child && worker.exited) {
+      if ((await Promise.race([worker.exited, delay(grace)])) === 'timeout') {
+        // The worker is dead; whatever still holds its pipes is not, and is not waited for.
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }
+    }
+    await worker.exited;
   }
 
   async close(): Promise<void> {

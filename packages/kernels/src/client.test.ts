@@ -4,7 +4,7 @@ import { Publisher, Router } from 'zeromq';
 import { KernelClient } from './client.js';
 import { channelAddress, createConnectionInfo } from './connection.js';
 import { removeRoot, tempRoot } from './test-support/helpers.js';
-import { parse, serialize } from './wire.js';
+import { type JupyterMessage, parse, serialize } from './wire.js';
 
 const root = tempRoot('client');
 afterAll(() => removeRoot(root));
@@ -63,6 +63,105 @@ describe('KernelClient against a peer that forges replies', () => {
     } finally {
       await client.close();
       for (const socket of [shell, control, stdin, hb, iopub]) socket.close();
+    }
+  });
+});
+
+describe('KernelClient against a kernel that publishes outputs after idle', () => {
+  it("waits for a cell's trailing outputs instead of returning at its idle", async () => {
+    const info = await createConnectionInfo({ transport: 'tcp', runtimeDir: join(root, 'late') });
+    const shell = new Router({ linger: 0 });
+    const control = new Router({ linger: 0 });
+    const stdin = new Router({ linger: 0 });
+    const hb = new Router({ linger: 0 });
+    const iopub = new Publisher({ linger: 0 });
+    await Promise.all([
+      shell.bind(channelAddress(info, 'shell')),
+      control.bind(channelAddress(info, 'control')),
+      stdin.bind(channelAddress(info, 'stdin')),
+      hb.bind(channelAddress(info, 'hb')),
+      iopub.bind(channelAddress(info, 'iopub')),
+    ]);
+    const publish = (msgType: string, content: Record<string, unknown>, parent: JupyterMessage) =>
+      iopub.send(
+        serialize({ msgType, content, parentHeader: parent.header, session: 'peer' }, info.key)
+          .frames,
+      );
+    // Like Deno's kernel, this one publishes a cell's outputs from a queue that is not ordered
+    // before the cell's `idle`. Deterministically worst case: each held output goes out only when
+    // the next shell request arrives, i.e. after the client has seen reply and idle.
+    const held: Array<() => Promise<void>> = [];
+    const shellTypes: string[] = [];
+    const serve = (async () => {
+      for await (const [identity, ...frames] of shell) {
+        const parsed = parse(frames, info.key);
+        if (!parsed.ok || !identity) continue;
+        const request = parsed.message;
+        const type = request.header.msg_type;
+        shellTypes.push(type);
+        await held.shift()?.();
+        await publish('status', { execution_state: 'busy' }, request);
+        const reply = (msgType: string, content: Record<string, unknown>) =>
+          shell.send(
+            serialize(
+              {
+                msgType,
+                content,
+                parentHeader: request.header,
+                session: 'peer',
+                identities: [identity],
+              },
+              info.key,
+            ).frames,
+          );
+        if (type === 'execute_request') {
+          held.push(
+            () => publish('stream', { name: 'stdout', text: 'late\n' }, request),
+            () =>
+              publish(
+                'execute_result',
+                { execution_count: 1, data: { 'text/plain': '42' }, metadata: {} },
+                request,
+              ),
+          );
+          await reply('execute_reply', { status: 'ok', execution_count: 1 });
+        } else {
+          await reply('kernel_info_reply', {
+            status: 'ok',
+            protocol_version: '5.3',
+            implementation: 'late-kernel',
+            language_info: { name: 'x' },
+          });
+        }
+        await publish('status', { execution_state: 'idle' }, request);
+      }
+    })();
+    const client = new KernelClient({ connection: info }, { heartbeatTimeoutMs: 0 });
+    try {
+      await client.waitReady({ timeoutMs: 30_000 });
+      shellTypes.length = 0;
+      const result = await client.execute('late()');
+      expect(result.status).toBe('ok');
+      expect(result.outputs).toEqual([
+        { output_type: 'stream', name: 'stdout', text: 'late\n' },
+        {
+          output_type: 'execute_result',
+          execution_count: 1,
+          data: { 'text/plain': '42' },
+          metadata: {},
+        },
+      ]);
+      // One settle round per trailing output, and a last one that found nothing new.
+      expect(shellTypes).toEqual([
+        'execute_request',
+        'kernel_info_request',
+        'kernel_info_request',
+        'kernel_info_request',
+      ]);
+    } finally {
+      await client.close();
+      for (const socket of [shell, control, stdin, hb, iopub]) socket.close();
+      await serve.catch(() => undefined);
     }
   });
 });

@@ -72,10 +72,16 @@ interface PendingRequest {
 }
 
 interface ExecuteState {
+  msgId: string;
   collector: OutputCollector;
   options: ExecuteOptions;
   reply?: JupyterMessage;
   idle: boolean;
+  /** Non-status iopub messages seen for this request. */
+  activity: number;
+  /** The settle round in flight: a kernel_info_request sent after reply and idle. */
+  barrier?: { id: string; reply: boolean; idle: boolean; activityAtStart: number };
+  barrierRounds: number;
   done: () => void;
   fail: (error: Error) => void;
   idleGrace?: NodeJS.Timeout;
@@ -106,6 +112,8 @@ function delay(ms: number): Promise<void> {
 
 const REPLY_AFTER_INTERRUPT_MS = 10_000;
 const IDLE_GRACE_MS = 5000;
+/** Settle rounds are repeated while outputs keep trailing in, but not forever. */
+const MAX_SETTLE_ROUNDS = 5;
 
 /**
  * A client for one kernel over the Jupyter messaging protocol (5.3). Executes run one at a time
@@ -118,6 +126,8 @@ export class KernelClient {
   private sendQueues: Partial<Record<'shell' | 'control' | 'stdin' | 'hb', SendQueue>> = {};
   private readonly pending = new Map<string, PendingRequest>();
   private readonly executions = new Map<string, ExecuteState>();
+  /** Settle-barrier msg_id -> the execution it settles. */
+  private readonly barriers = new Map<string, ExecuteState>();
   private readonly listeners: { [K in keyof KernelEvents]: Set<KernelEvents[K]> } = {
     status: new Set(),
     rejected: new Set(),
@@ -307,17 +317,31 @@ export class KernelClient {
     const parentId = message.parentHeader.msg_id;
     if (channel === 'iopub') {
       if (parentId) this.iopubProbe?.(parentId);
-      if (message.header.msg_type === 'status') {
+      const isStatus = message.header.msg_type === 'status';
+      const isIdle = isStatus && message.content.execution_state === 'idle';
+      if (isStatus) {
         const state = message.content.execution_state;
         if (state === 'busy' || state === 'idle' || state === 'starting') this.setStatus(state);
       }
-      const execution = parentId ? this.executions.get(parentId) : undefined;
-      if (!execution) return;
-      if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') {
-        execution.idle = true;
-        this.maybeFinish(execution);
+      const settling = parentId ? this.barriers.get(parentId) : undefined;
+      if (settling) {
+        const barrier = settling.barrier;
+        if (isIdle && barrier && barrier.id === parentId) {
+          barrier.idle = true;
+          this.maybeFinish(settling);
+        }
         return;
       }
+      const execution = parentId ? this.executions.get(parentId) : undefined;
+      if (!execution) return;
+      if (isStatus) {
+        if (isIdle) {
+          execution.idle = true;
+          this.maybeFinish(execution);
+        }
+        return;
+      }
+      execution.activity += 1;
       const output = execution.collector.handle(message.header.msg_type, message.content);
       if (output) execution.options.onOutput?.(output);
       return;
@@ -327,6 +351,15 @@ export class KernelClient {
       return;
     }
     if (!parentId) return;
+    const settling = this.barriers.get(parentId);
+    if (settling) {
+      const barrier = settling.barrier;
+      if (barrier && barrier.id === parentId) {
+        barrier.reply = true;
+        this.maybeFinish(settling);
+      }
+      return;
+    }
     const request = this.pending.get(parentId);
     if (request) {
       this.pending.delete(parentId);
@@ -348,11 +381,57 @@ export class KernelClient {
     }
   }
 
+  /**
+   * An execution is complete once its `execute_reply` and its iopub `idle` arrived AND a settle
+   * round found nothing trailing. The round is a `kernel_info_request` on shell: the kernel
+   * handles shell requests in order, so by the time that request's `idle` arrives the kernel
+   * has published whatever it had queued before it. Needed because a kernel may publish outputs
+   * after `idle` (Deno's kernel publishes stream and execute_result from a separate drainer that
+   * races the status messages), which a client that stops at `idle` silently drops. Rounds repeat
+   * while outputs keep arriving during them (bounded by MAX_SETTLE_ROUNDS).
+   */
   private maybeFinish(execution: ExecuteState): void {
-    if (execution.reply && execution.idle) {
-      clearTimeout(execution.idleGrace);
-      execution.done();
+    if (!execution.reply || !execution.idle) return;
+    const barrier = execution.barrier;
+    if (barrier && !(barrier.reply && barrier.idle)) return;
+    // ipykernel publishes every output before the `idle` on the same iopub socket, so its
+    // executes need no settle round (and no extra busy/idle pair on iopub).
+    const ordered = this.info?.implementation === 'ipython';
+    const trailing = barrier ? execution.activity > barrier.activityAtStart : !ordered;
+    if (trailing && execution.barrierRounds < MAX_SETTLE_ROUNDS && !this.closed) {
+      this.startSettleRound(execution);
+      return;
     }
+    this.releaseSettle(execution);
+    execution.done();
+  }
+
+  private startSettleRound(execution: ExecuteState): void {
+    if (execution.barrier) this.barriers.delete(execution.barrier.id);
+    const id = randomUUID();
+    execution.barrier = { id, reply: false, idle: false, activityAtStart: execution.activity };
+    execution.barrierRounds += 1;
+    this.barriers.set(id, execution);
+    // A kernel that never answers must not hold the execution (and the queue) forever.
+    clearTimeout(execution.idleGrace);
+    execution.idleGrace = setTimeout(() => this.settleNow(execution), IDLE_GRACE_MS);
+    execution.idleGrace.unref();
+    this.send('shell', 'kernel_info_request', {}, { msgId: id }).catch(() =>
+      this.settleNow(execution),
+    );
+  }
+
+  /** Completes an execution whose reply and idle arrived without waiting for more rounds. */
+  private settleNow(execution: ExecuteState): void {
+    if (this.executions.get(execution.msgId) !== execution) return;
+    this.releaseSettle(execution);
+    execution.done();
+  }
+
+  private releaseSettle(execution: ExecuteState): void {
+    clearTimeout(execution.idleGrace);
+    if (execution.barrier) this.barriers.delete(execution.barrier.id);
+    execution.barrier = undefined;
   }
 
   private async answerInput(request: JupyterMessage): Promise<void> {
@@ -558,9 +637,12 @@ export class KernelClient {
     const outcome = new Promise<ExecuteResult>((resolve, reject) => {
       failWith = reject;
       const state: ExecuteState = {
+        msgId,
         collector: new OutputCollector(),
         options,
         idle: false,
+        activity: 0,
+        barrierRounds: 0,
         done: () => {
           cleanup();
           this.executions.delete(msgId);
@@ -569,6 +651,7 @@ export class KernelClient {
         },
         fail: (error) => {
           cleanup();
+          this.releaseSettle(state);
           this.executions.delete(msgId);
           finish();
           reject(error);
@@ -582,8 +665,8 @@ export class KernelClient {
       const state = this.executions.get(msgId);
       if (!state) return;
       failWith(error);
-      // Keep the queue slot until the kernel answers so the next request is not aborted by
-      // stop_on_error when the interrupt lands.
+      // Keep the queue slot until the kernel answers so the interrupt (or one of its repeats)
+      // cannot land in the next request.
       // ipykernel ignores SIGINT between cells, so an interrupt that lands before the cell starts
       // is lost: repeat it until the kernel answers (bounded).
       const retry = setInterval(() => this.interrupt().catch(() => undefined), 1000);
@@ -593,6 +676,7 @@ export class KernelClient {
       state.done = () => {
         clearInterval(retry);
         clearTimeout(bound);
+        this.releaseSettle(state);
         this.executions.delete(msgId);
         finish();
       };
@@ -630,7 +714,12 @@ export class KernelClient {
         store_history: options.storeHistory ?? !(options.silent ?? false),
         user_expressions: {},
         allow_stdin: allowStdin,
-        stop_on_error: true,
+        // Executes are queued here and sent one at a time, so the kernel never holds a second
+        // request of ours for stop_on_error to abort. With it on, ipykernel aborts every
+        // execute_request that reaches it before its deferred "stop aborting" callback runs,
+        // which can be after it has already published the failed cell's reply and idle: the
+        // next cell, sent at once, then comes back `aborted` with no outputs.
+        stop_on_error: false,
       },
       { msgId },
     ).catch((error: unknown) => {
@@ -732,7 +821,11 @@ export class KernelClient {
       this.pending.delete(id);
       request.reject(error);
     }
-    for (const execution of [...this.executions.values()]) execution.fail(error);
+    for (const execution of [...this.executions.values()]) {
+      // Reply and idle arrived: only the settle round was outstanding, the result stands.
+      if (execution.reply && execution.idle) this.settleNow(execution);
+      else execution.fail(error);
+    }
   }
 
   private markDead(error: KernelError): void {

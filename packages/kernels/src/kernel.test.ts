@@ -262,6 +262,26 @@ describe('execute', () => {
   });
 });
 
+describe('after an error', () => {
+  it('the next execute runs and returns its outputs (ipykernel would abort it with stop_on_error)', async () => {
+    // ipykernel aborts execute requests for stop_on_error_timeout after a failed cell (default 0 s,
+    // i.e. until its deferred callback runs, which under load can be after the client saw the
+    // failed cell's idle and sent the next one). A wide window makes that race deterministic.
+    const strict = await launchKernel({
+      argv: [...ipykernelArgv(SYSTEM_PYTHON), '--IPythonKernel.stop_on_error_timeout=600'],
+      runtimeDir: join(root, 'strict'),
+      client: { heartbeatTimeoutMs: 0 },
+    });
+    clients.push(strict);
+    const failed = await strict.execute('1 / 0');
+    expect(failed.error?.ename).toBe('ZeroDivisionError');
+    const next = await strict.execute('2 + 2');
+    expect(next.status).toBe('ok');
+    expect(next.outputs).toEqual([expect.objectContaining({ data: { 'text/plain': '4' } })]);
+    await strict.shutdown();
+  });
+});
+
 describe('wrapCommand', () => {
   it('spawns the wrapped command on every start, with the connection file it wrote', async () => {
     const seen: string[] = [];

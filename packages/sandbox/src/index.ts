@@ -54,3 +54,9 @@ export {
   TOKEN_PATTERNS,
 } from './redact.js';
 export { createRedactingTransform } from './redact-transform.js';
+export {
+  type ProcReader,
+  procReader,
+  type StopSandboxOptions,
+  stopBubblewrap,
+} from './stop.js';
