@@ -75,7 +75,11 @@ export function printTable(figures: Figure[], skipped: Skipped[]): void {
     `${format(f.summary.median)} ${f.unit}`,
     `${format(f.summary.min)}–${format(f.summary.max)}`,
     String(f.summary.n),
-    f.ratio === undefined ? '' : `${format(f.ratio)}× ${f.baseline}`,
+    f.ratio === undefined
+      ? ''
+      : f.ratio < 1 && f.unit !== 'req/s'
+        ? `${format(1 / f.ratio)}× faster than ${f.baseline}`
+        : `${format(f.ratio)}× ${f.baseline}`,
     f.target ? `${f.target.of} ${f.target.op} ${f.target.value}: ${f.met ? 'met' : 'MISSED'}` : '',
   ]);
   const header = ['suite', 'figure', 'median', 'min–max', 'n', 'vs baseline', 'target'];
@@ -89,7 +93,13 @@ export function printTable(figures: Figure[], skipped: Skipped[]): void {
 
 export function writeResults(
   dir: string,
-  payload: { machine: MachineInfo; smoke: boolean; figures: Figure[]; skipped: Skipped[] },
+  payload: {
+    machine: MachineInfo;
+    load: { before: number[]; after: number[]; durationS: number };
+    smoke: boolean;
+    figures: Figure[];
+    skipped: Skipped[];
+  },
 ): string {
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

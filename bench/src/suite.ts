@@ -7,6 +7,11 @@ export interface SuiteContext {
   runs(full: number, smoke?: number): number;
   /** A fresh temp directory, removed after the run. */
   tempDir(label: string): string;
+  /**
+   * Computes `compute` once per run under `key` and hands every later caller the same result,
+   * so a baseline several suites compare with is measured once.
+   */
+  shared<T>(key: string, compute: () => Promise<T>): Promise<T>;
 }
 
 export interface SuiteResult {

@@ -223,11 +223,25 @@ export function parseCondaSpec(spec: string): CondaSpec {
   };
 }
 
+/**
+ * Normalised names of specs already parsed, per ecosystem: a notebook's few specs are read on
+ * every detection and trust check. Only valid specs are remembered (a bad one throws again),
+ * and the cache is cleared when full.
+ */
+const NAME_CACHE_LIMIT = 4096;
+const nameCache: Record<Ecosystem, Map<string, string>> = { pypi: new Map(), conda: new Map() };
+
 /** Turns a dependency string of an ecosystem into the shared `{ ecosystem, name, spec }` shape. */
 export function toDependency(spec: string, ecosystem: Ecosystem): Dependency {
-  const name =
-    ecosystem === 'pypi'
-      ? parseRequirement(spec).normalizedName
-      : parseCondaSpec(spec).normalizedName;
+  const cache = nameCache[ecosystem];
+  let name = typeof spec === 'string' ? cache.get(spec) : undefined;
+  if (name === undefined) {
+    name =
+      ecosystem === 'pypi'
+        ? parseRequirement(spec).normalizedName
+        : parseCondaSpec(spec).normalizedName;
+    if (cache.size >= NAME_CACHE_LIMIT) cache.clear();
+    cache.set(spec, name);
+  }
   return { ecosystem, name, spec: spec.trim() };
 }

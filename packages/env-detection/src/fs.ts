@@ -1,4 +1,5 @@
-import { open, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 export type FileKind = 'file' | 'directory' | 'other';
 
@@ -21,13 +22,26 @@ export interface EnvFs {
   readFile(path: string, maxBytes: number): Promise<Uint8Array | string>;
 }
 
+/** First buffer size when the file's size is unknown or changed under us. */
+const INITIAL_READ = 64 * 1024;
+
 async function readBounded(path: string, maxBytes: number): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
     // One byte more than allowed is enough to know the file is too big without reading it all.
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // Sized from the file (not the limit) so a small file does not cost a zeroed 1 MiB buffer;
+    // grown as needed when the file is bigger than it said.
+    const limit = maxBytes + 1;
+    const { size } = await handle.stat();
+    let buffer = Buffer.allocUnsafe(Math.min(limit, size > 0 ? size + 1 : INITIAL_READ));
     let filled = 0;
-    while (filled < buffer.length) {
+    for (;;) {
+      if (filled === buffer.length) {
+        if (buffer.length >= limit) break;
+        const grown = Buffer.allocUnsafe(Math.min(limit, buffer.length * 2));
+        buffer.copy(grown, 0, 0, filled);
+        buffer = grown;
+      }
       const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
@@ -38,17 +52,23 @@ async function readBounded(path: string, maxBytes: number): Promise<Uint8Array> 
   }
 }
 
-/** `EnvFs` over `node:fs`. */
+/**
+ * `EnvFs` over `node:fs`. `stat` is synchronous inside: the walk-up stats up to five names per
+ * directory and most do not exist, and each asynchronous stat (a thread-pool round trip plus a
+ * rejected promise with an ENOENT error) cost ~30 µs against ~2 µs for a local `statSync` with
+ * `throwIfNoEntry: false` — 3 ms against 0.2 ms for a notebook 20 directories deep.
+ */
 export const nodeFs: EnvFs = {
   async stat(path) {
     try {
-      const info = await stat(path);
+      const info = statSync(path, { throwIfNoEntry: false });
+      if (!info) return null;
       return {
         kind: info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other',
         size: info.size,
       };
     } catch {
-      // Missing, dangling symlink, symlink loop, permission denied: all mean "not usable here".
+      // Dangling symlink, symlink loop, permission denied: all mean "not usable here".
       return null;
     }
   },

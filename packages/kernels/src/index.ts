@@ -72,9 +72,11 @@ export {
 } from './errors.js';
 export {
   createKernelPool,
+  IPYTHON_WARMUP_CODE,
   type KernelPool,
   type KernelPoolEvent,
   type KernelPoolOptions,
+  warmIpythonKernel,
 } from './kernel-pool.js';
 export {
   findKernelspecs,

@@ -40,8 +40,12 @@ describe('kernel pool', () => {
       expect(pool.ready).toBe(1);
       const first = await pool.claim();
       claimed.push(first);
-      expect((await first.execute('1 + 1')).outputs).toEqual([
-        expect.objectContaining({ data: { 'text/plain': '2' } }),
+      const result = await first.execute('1 + 1');
+      expect(result.outputs).toEqual([expect.objectContaining({ data: { 'text/plain': '2' } })]);
+      // The pool's silent warm-up execute left no trace in the user's numbering or history.
+      expect(result.executionCount).toBe(1);
+      expect((await first.execute('len(In)')).outputs).toEqual([
+        expect.objectContaining({ data: { 'text/plain': '3' } }),
       ]);
 
       // The replacement warms in the background; kill it without waiting for the exit event.
@@ -62,6 +66,29 @@ describe('kernel pool', () => {
     }
     // stop() shut the pooled kernels down; the claimed ones are the caller's and still run.
     expect(claimed.every((client) => client.alive)).toBe(true);
+  });
+
+  it('discards a kernel whose warm-up fails, like a failed launch, and leaves no process', async () => {
+    const events: string[] = [];
+    const runtimeDir = join(root, 'rt-warmup');
+    const pool = createKernelPool({
+      size: 1,
+      launch: (signal) => launchKernel({ argv: ipykernelArgv(SYSTEM_PYTHON), runtimeDir, signal }),
+      warmup: async () => {
+        throw new Error('warm-up failed');
+      },
+      backoff: { initialMs: 60_000 },
+      onEvent: (event) => events.push(event.type),
+    });
+    pool.start();
+    try {
+      await pool.whenWarm();
+      expect(pool.ready).toBe(0);
+      expect(events).toContain('launch_failed');
+    } finally {
+      await pool.stop();
+    }
+    expect(processesMentioning(runtimeDir)).toEqual([]);
   });
 });
 

@@ -150,8 +150,24 @@ export function createRedactor(options: RedactorOptions): Redactor {
     return out + text.slice(at);
   }
 
+  // Results for short strings this redactor has already seen. A server redacts every response,
+  // and most strings in them (ids, states, paths, messages) recur on every request: scanning them
+  // again with every token pattern was a quarter of a status request's CPU. Redaction is a pure
+  // function of the text for a given redactor (a new secret makes a new redactor, so a new
+  // cache); bounded, and cleared rather than evicted when full.
+  const memo = new Map<string, string>();
+  const MEMO_ENTRIES = 2048;
+  const MEMO_MAX_LENGTH = 1024;
+
   function redact(text: string): string {
-    return apply(text, findSpans(text));
+    if (text.length > MEMO_MAX_LENGTH) return apply(text, findSpans(text));
+    let out = memo.get(text);
+    if (out === undefined) {
+      out = apply(text, findSpans(text));
+      if (memo.size >= MEMO_ENTRIES) memo.clear();
+      memo.set(text, out);
+    }
+    return out;
   }
 
   function createStreamRedactor(): StreamRedactor {

@@ -89,8 +89,10 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   // Only the notebook's own dependencies come first and are covered by its signature.
   const signedCount = read.dependencies.length;
   const allowlisted = new Set(input.store.findTrusted(all).map(packageKey));
+  // One lookup per dependency, reused below (this runs on every start of every notebook).
+  const onList = new Map(all.map((dep) => [dep, allowlisted.has(packageKey(dep))]));
   const dependencies: DependencyDecision[] = all.map((dep, index) => {
-    const isAllowlisted = allowlisted.has(packageKey(dep));
+    const isAllowlisted = onList.get(dep) === true;
     return {
       ecosystem: dep.ecosystem,
       name: dep.name,
@@ -107,13 +109,16 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   else if (signature === 'invalid') status = 'signature_invalid';
   else status = 'untrusted';
 
-  const knownNames = new Set<string>(input.wellKnownPackages ?? WELL_KNOWN_PACKAGES);
-  const needsNames = all.some((dep) => !allowlisted.has(packageKey(dep)));
+  // Known names only matter for dependencies off the allowlist: none, no list to build.
+  const needsNames = all.some((dep) => onList.get(dep) !== true);
+  const knownNames = new Set<string>(
+    needsNames ? (input.wellKnownPackages ?? WELL_KNOWN_PACKAGES) : [],
+  );
   if (needsNames) for (const entry of input.store.listTrusted()) knownNames.add(entry.name);
   const warnings = collectWarnings({
     dependencies: all,
     knownNames,
-    isAllowlisted: (dep) => allowlisted.has(packageKey(dep)),
+    isAllowlisted: (dep) => onList.get(dep) ?? allowlisted.has(packageKey(dep)),
   });
   return {
     status,
@@ -121,7 +126,10 @@ export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
     dependencies,
     untrusted,
     warnings,
-    fingerprint: combinedFingerprint(read.payload, project.entries),
+    fingerprint:
+      project.entries.length === 0
+        ? read.fingerprint
+        : combinedFingerprint(read.payload, project.entries),
     signature,
   };
 }

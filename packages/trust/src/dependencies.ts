@@ -36,10 +36,67 @@ export interface NotebookDependencies {
 /** Separates these signatures from any other HMAC made with the same key. */
 const PAYLOAD_SCOPE = 'runyard.notebook-dependencies.v1';
 
-function byJson(a: unknown, b: unknown): number {
-  const left = canonicalize(a) ?? '';
-  const right = canonicalize(b) ?? '';
-  return left < right ? -1 : left > right ? 1 : 0;
+/** Canonical JSON text of a value, refusing anything that is not plain JSON. */
+function canonicalText(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) {
+    throw new TrustError('trust_metadata_invalid', 'dependency metadata is not plain JSON');
+  }
+  return text;
+}
+
+/**
+ * RFC 8785 text of an object given some of its values' canonical texts already: keys sorted by
+ * UTF-16 code units as RFC 8785 says, undefined values left out as `canonicalize` does. This
+ * is what lets each dependency entry be serialised once and reused.
+ */
+function canonicalObject(fields: Record<string, unknown>, texts: Record<string, string>): string {
+  const parts: [string, string][] = Object.entries(texts);
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || Object.hasOwn(texts, key)) continue;
+    parts.push([key, canonicalText(value)]);
+  }
+  parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return `{${parts.map(([key, text]) => `${JSON.stringify(key)}:${text}`).join(',')}}`;
+}
+
+type Canonical = { json: string; origin: DependencyOrigin };
+
+/**
+ * Parsed specs by text, per ecosystem, each with its entry's canonical JSON: a notebook's few
+ * specs are read on every evaluation (decision, signature check, approval) and parsing and
+ * serialising them was most of the cost. Only valid specs are remembered; cleared when full.
+ */
+const CANONICAL_CACHE_LIMIT = 4096;
+const canonicalCache = { pypi: new Map<string, Canonical>(), conda: new Map<string, Canonical>() };
+
+function cached(
+  ecosystem: 'pypi' | 'conda',
+  spec: string,
+  parse: (spec: string) => { entry: Record<string, unknown>; origin: DependencyOrigin },
+): Canonical {
+  const cache = canonicalCache[ecosystem];
+  let hit = cache.get(spec);
+  if (!hit) {
+    const parsed = parse(spec);
+    hit = { json: canonicalText(parsed.entry), origin: parsed.origin };
+    if (cache.size >= CANONICAL_CACHE_LIMIT) cache.clear();
+    cache.set(spec, hit);
+  }
+  return hit;
+}
+
+/** Sorts by canonical JSON, serialising each entry once. */
+function sortByJson<T>(entries: T[]): T[] {
+  return entries
+    .map((entry) => ({ entry, key: canonicalize(entry) ?? '' }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ entry }) => entry);
+}
+
+/** The canonical JSON array of entries sorted by their canonical JSON. */
+function sortedArrayText(jsons: string[]): string {
+  return `[${[...jsons].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join(',')}]`;
 }
 
 /**
@@ -112,42 +169,43 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
   try {
     const inline = readInlineDependencies(notebook);
     const dependencies: NotebookDependency[] = [];
-    const payload: Record<string, unknown> = { scope: PAYLOAD_SCOPE };
-    const { uv, conda } = notebook.metadata;
-    if (uv) {
-      const entries = (inline.uv?.dependencies ?? []).map((dep) => {
-        const { entry, origin } = canonicalPypi(dep.spec);
-        dependencies.push({ ...dep, origin });
-        return entry;
-      });
-      payload.uv = {
-        ...otherKeys(uv),
-        ...(uv.dependencies ? { dependencies: entries.sort(byJson) } : {}),
-      };
-    }
-    if (conda) {
-      const entries = (inline.conda?.dependencies ?? []).map((dep) => {
-        const { entry, origin } = canonicalConda(dep.spec);
-        dependencies.push({ ...dep, origin });
-        return entry;
-      });
-      payload.conda = {
-        ...otherKeys(conda),
-        ...(conda.dependencies ? { dependencies: entries.sort(byJson) } : {}),
-      };
-    }
-    let text: string | undefined;
+    let text: string;
     try {
-      text = canonicalize(payload);
+      const sections: Record<string, string> = {};
+      const { uv, conda } = notebook.metadata;
+      if (uv) {
+        const jsons = (inline.uv?.dependencies ?? []).map((dep) => {
+          const { json, origin } = cached('pypi', dep.spec, canonicalPypi);
+          // Spelled out: an object spread per dependency was most of this function's time.
+          dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
+          return json;
+        });
+        sections.uv = canonicalObject(
+          otherKeys(uv),
+          uv.dependencies ? { dependencies: sortedArrayText(jsons) } : {},
+        );
+      }
+      if (conda) {
+        const jsons = (inline.conda?.dependencies ?? []).map((dep) => {
+          const { json, origin } = cached('conda', dep.spec, canonicalConda);
+          // Spelled out: an object spread per dependency was most of this function's time.
+          dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
+          return json;
+        });
+        sections.conda = canonicalObject(
+          otherKeys(conda),
+          conda.dependencies ? { dependencies: sortedArrayText(jsons) } : {},
+        );
+      }
+      text = canonicalObject({ scope: PAYLOAD_SCOPE }, sections);
     } catch (error) {
+      // Spec errors keep their own message; anything else came from serialising odd values.
+      if (error instanceof TrustError || error instanceof EnvDetectionError) throw error;
       throw new TrustError(
         'trust_metadata_invalid',
         'dependency metadata holds values that are not plain JSON',
         { cause: error },
       );
-    }
-    if (text === undefined) {
-      throw new TrustError('trust_metadata_invalid', 'dependency metadata is not plain JSON');
     }
     return {
       notebook,
@@ -190,7 +248,7 @@ export function readProjectDependencies(dependencies: readonly unknown[]): {
       throw toTrustError(error);
     }
   }
-  return { dependencies: out, entries: entries.sort(byJson) };
+  return { dependencies: out, entries: sortByJson(entries) };
 }
 
 /** Combines the notebook's fingerprint with project-file dependencies, when there are any. */

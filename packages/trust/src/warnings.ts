@@ -244,6 +244,8 @@ export function collectWarnings(input: WarningInput): TrustWarning[] {
   const conda = new Set(
     input.dependencies.filter((d) => d.ecosystem === 'conda').map((d) => d.name),
   );
+  // A mismatch needs a name from each ecosystem.
+  if (conda.size === 0) return warnings;
   for (const pypiName of [...pypi].sort()) {
     if (conda.has(pypiName)) continue;
     const candidates = new Set<string>(CONDA_NAMES[pypiName] ?? []);

@@ -273,3 +273,50 @@ describe('openTrustStore', () => {
     }
   });
 });
+
+describe('the in-memory allowlist snapshot', () => {
+  const ref = { ecosystem: 'pypi' as const, name: 'cachedpkg' };
+  const context = { source: 'user-approval' as const, actor: 'test' };
+
+  it('sees a revocation through another store on the same connection at once', () => {
+    const db = openDatabase(join(dir, 'runyard.db'));
+    const a = openTrustStore({ db });
+    const b = openTrustStore({ db });
+    a.allow([ref], context);
+    expect(b.findTrusted([ref])).toHaveLength(1);
+    a.revoke([ref]);
+    expect(b.findTrusted([ref])).toEqual([]);
+    expect(b.listTrusted()).not.toContainEqual(expect.objectContaining(ref));
+    db.prepare(
+      "INSERT INTO trust_trusted_packages (ecosystem, name, source, approved_at) VALUES ('pypi', 'cachedpkg', 'user-approval', '2025-01-01T00:00:00.000Z')",
+    ).run();
+    expect(b.findTrusted([ref])).toHaveLength(1);
+    db.close();
+  });
+
+  it('sees a revocation committed by another connection (another process) at once', () => {
+    const file = join(dir, 'runyard.db');
+    const a = openTrustStore({ file });
+    const b = openTrustStore({ file });
+    a.allow([ref], context);
+    expect(b.findTrusted([ref])).toHaveLength(1);
+    a.revoke([ref]);
+    expect(b.findTrusted([ref])).toEqual([]);
+    a.allow([ref], context);
+    expect(b.findTrusted([ref])).toHaveLength(1);
+    a.close();
+    b.close();
+  });
+
+  it('hands out copies: a caller changing an entry changes nothing for the next', () => {
+    const store = openTrustStore({ file: join(dir, 'runyard.db') });
+    store.allow([ref], context);
+    const [found] = store.findTrusted([ref]);
+    if (!found) throw new Error('not found');
+    found.name = 'mutated';
+    const listed = store.listTrusted();
+    for (const entry of listed) entry.name = 'mutated';
+    expect(store.findTrusted([ref])).toEqual([expect.objectContaining(ref)]);
+    store.close();
+  });
+});

@@ -42,8 +42,6 @@ export interface SqliteTrustStore extends TrustStore {
   close(): void;
 }
 
-const CHUNK = 400;
-
 function toTrustStoreError(error: unknown, db?: SqliteDatabase): unknown {
   if (error instanceof TrustError) return error;
   const mapped =
@@ -80,6 +78,9 @@ function guarded<T>(db: SqliteDatabase | undefined, fn: () => T): T {
   }
 }
 
+/** Names per `IN (...)` query: well under SQLite's bound-parameter limit. */
+const CHUNK = 400;
+
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
@@ -108,6 +109,27 @@ const toAudit = (row: AuditRow): AuditEntry => ({
   notebookPath: row.notebookPath,
 });
 
+/**
+ * The allowlist held in memory, valid while the connection's write count and SQLite's
+ * `data_version` (bumped by commits of any other connection) are both unchanged. Checking
+ * them is one small query, where a lookup of 50 names cost several hundred microseconds.
+ */
+interface Snapshot {
+  version: string;
+  byKey: ReadonlyMap<string, TrustedPackage>;
+  list: readonly TrustedPackage[];
+}
+
+const refKey = (ecosystem: string, name: string) => `${ecosystem}\u0000${name}`;
+
+/** A caller's own copy; spelled out because an object spread cost several times more here. */
+const copyOf = (entry: TrustedPackage): TrustedPackage => ({
+  ecosystem: entry.ecosystem,
+  name: entry.name,
+  source: entry.source,
+  approvedAt: entry.approvedAt,
+});
+
 class SqliteStore implements SqliteTrustStore {
   readonly db: SqliteDatabase;
   readonly #orm: BetterSQLite3Database;
@@ -121,22 +143,47 @@ class SqliteStore implements SqliteTrustStore {
     this.#now = now;
   }
 
+  #versionQueries: { dataVersion: { get(): unknown }; changes: { get(): unknown } } | undefined;
+  #snapshot: Snapshot | undefined;
+
+  /**
+   * Any write on this connection (to any table: a reload is cheap next to a stale answer)
+   * raises `total_changes()`; a commit by any other connection or process changes
+   * `data_version`. Either one drops the snapshot, so a revocation is seen at once.
+   */
+  #current(): Snapshot {
+    // Two plain statements: the pragma's table-valued form cost half as much again.
+    this.#versionQueries ??= {
+      dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
+      changes: this.db.prepare('SELECT total_changes()').pluck(),
+    };
+    const version = `${this.#versionQueries.dataVersion.get()}:${this.#versionQueries.changes.get()}`;
+    if (this.#snapshot?.version === version) return this.#snapshot;
+    const list = this.#orm
+      .select()
+      .from(trustedPackages)
+      .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
+      .all()
+      .map((row) => Object.freeze(toTrusted(row)));
+    const byKey = new Map(list.map((entry) => [refKey(entry.ecosystem, entry.name), entry]));
+    this.#snapshot = { version, byKey, list };
+    return this.#snapshot;
+  }
+
   #find(refs: readonly PackageRef[]): TrustedPackage[] {
-    const found: TrustedPackage[] = [];
-    for (const ecosystem of ['pypi', 'conda'] as const) {
-      const names = [...new Set(refs.filter((r) => r.ecosystem === ecosystem).map((r) => r.name))];
-      for (const chunk of chunks(names)) {
-        const rows = this.#orm
-          .select()
-          .from(trustedPackages)
-          .where(
-            and(eq(trustedPackages.ecosystem, ecosystem), inArray(trustedPackages.name, chunk)),
-          )
-          .all();
-        found.push(...rows.map(toTrusted));
-      }
+    const { byKey } = this.#current();
+    // PyPI entries first, then conda, each once, in the order asked.
+    const found = {
+      pypi: new Map<string, TrustedPackage>(),
+      conda: new Map<string, TrustedPackage>(),
+    };
+    for (const ref of refs) {
+      const into = found[ref.ecosystem];
+      if (into.has(ref.name)) continue;
+      const entry = byKey.get(refKey(ref.ecosystem, ref.name));
+      if (entry) into.set(ref.name, copyOf(entry));
     }
-    return found;
+    return [...found.pypi.values(), ...found.conda.values()];
   }
 
   findTrusted(packages: readonly PackageRef[]): TrustedPackage[] {
@@ -145,14 +192,7 @@ class SqliteStore implements SqliteTrustStore {
   }
 
   listTrusted(): TrustedPackage[] {
-    return guarded(this.db, () =>
-      this.#orm
-        .select()
-        .from(trustedPackages)
-        .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
-        .all()
-        .map(toTrusted),
-    );
+    return guarded(this.db, () => this.#current().list.map(copyOf));
   }
 
   #audit(
