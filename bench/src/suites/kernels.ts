@@ -11,6 +11,7 @@ import {
   type KernelClient,
   launchKernel,
 } from '@runyard/kernels';
+import { buildTinyWheel } from '@runyard/testing';
 import {
   expectTwo,
   FLOOR,
@@ -24,7 +25,6 @@ import { SYSTEM_PYTHON } from '../machine.js';
 import { assertNoneLeft } from '../processes.js';
 import { compare, type Figure, figure } from '../report.js';
 import type { Suite, SuiteContext } from '../suite.js';
-import { buildTinyWheel } from '../wheel.js';
 
 const SUITE = 'kernels';
 
@@ -99,7 +99,7 @@ async function envCache(ctx: SuiteContext, root: string): Promise<Figure[]> {
   });
   const wheelhouse = join(root, 'wheels');
   mkdirSync(wheelhouse);
-  buildTinyWheel(SYSTEM_PYTHON, wheelhouse);
+  buildTinyWheel(wheelhouse);
   const offline = createEnvCache({
     cacheDir: join(root, 'cache-wheel'),
     builder: createEnvBuilder({
