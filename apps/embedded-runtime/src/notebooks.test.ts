@@ -14,6 +14,7 @@ import {
   buildTinyWheel,
   type Dirs,
   dirsUnder,
+  downloadedNotebook,
   nextEvent,
   plainResult,
   processesMentioning,
@@ -64,40 +65,6 @@ async function executeAfterError(notebookId: string, code: string) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error('every execute was aborted');
-}
-
-/** A notebook as a browser download would have it: cells, outputs, deps nobody here approved. */
-function downloadedNotebook(dependencies: string[]): string {
-  return `${JSON.stringify(
-    {
-      cells: [
-        {
-          cell_type: 'code',
-          execution_count: 3,
-          id: 'c1',
-          metadata: { scrolled: true },
-          outputs: [
-            {
-              data: { 'text/plain': ['2'] },
-              execution_count: 3,
-              metadata: {},
-              output_type: 'execute_result',
-            },
-          ],
-          source: ['1 + 1'],
-        },
-      ],
-      metadata: {
-        kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' },
-        uv: { dependencies },
-        vendor_extension: { keep: ['me', 1] },
-      },
-      nbformat: 4,
-      nbformat_minor: 5,
-    },
-    null,
-    1,
-  )}\n`;
 }
 
 describe('trust scenarios end to end', () => {

@@ -22,6 +22,7 @@ import type { Runtime } from './runtime.js';
 import {
   type Dirs,
   dirsUnder,
+  downloadedNotebook,
   plainResult,
   processesMentioning,
   removeRoot,
@@ -79,40 +80,6 @@ function tampered(bundle: ConfigBundle): ConfigBundle {
   const copy = structuredClone(bundle);
   copy.metadata.workspaceId = 'ws-other';
   return copy;
-}
-
-/** A notebook as a browser download would have it: cells, outputs, deps nobody here approved. */
-function downloadedNotebook(dependencies: string[]): string {
-  return `${JSON.stringify(
-    {
-      cells: [
-        {
-          cell_type: 'code',
-          execution_count: 3,
-          id: 'c1',
-          metadata: { scrolled: true },
-          outputs: [
-            {
-              data: { 'text/plain': ['2'] },
-              execution_count: 3,
-              metadata: {},
-              output_type: 'execute_result',
-            },
-          ],
-          source: ['1 + 1'],
-        },
-      ],
-      metadata: {
-        kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' },
-        uv: { dependencies },
-        vendor_extension: { keep: ['me', 1] },
-      },
-      nbformat: 4,
-      nbformat_minor: 5,
-    },
-    null,
-    1,
-  )}\n`;
 }
 
 async function caught(

@@ -98,3 +98,37 @@ export function plainResult(result: { outputs: { output_type: string }[] }): str
   }
   return undefined;
 }
+
+/** A notebook as a browser download would have it: cells, outputs, deps nobody here approved. */
+export function downloadedNotebook(dependencies: string[]): string {
+  return `${JSON.stringify(
+    {
+      cells: [
+        {
+          cell_type: 'code',
+          execution_count: 3,
+          id: 'c1',
+          metadata: { scrolled: true },
+          outputs: [
+            {
+              data: { 'text/plain': ['2'] },
+              execution_count: 3,
+              metadata: {},
+              output_type: 'execute_result',
+            },
+          ],
+          source: ['1 + 1'],
+        },
+      ],
+      metadata: {
+        kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' },
+        uv: { dependencies },
+        vendor_extension: { keep: ['me', 1] },
+      },
+      nbformat: 4,
+      nbformat_minor: 5,
+    },
+    null,
+    1,
+  )}\n`;
+}
