@@ -250,14 +250,15 @@ describe('a Deno notebook', () => {
   it('runs TypeScript in a deno kernel; inline dependencies do not apply to it', async () => {
     const info = await runtime.createNotebook({ path: 'script.ipynb', runtime: 'deno' });
     expect(info).toMatchObject({ runtime: 'deno', lifecycle: 'idle', envSource: 'deno' });
-    // Checked through a file it writes in its directory, not its outputs: deno 2.9's kernel
-    // does not reliably publish a fresh kernel's first outputs (a @runyard/kernels finding).
+    // Deno publishes outputs after its `idle`; the client's settle round collects them, so the
+    // printed value is in the result. The file shows the kernel runs in the notebook's dir.
     const result = await execute(
       info.notebookId,
-      "const n: number = 40; Deno.writeTextFileSync('deno-out.txt', String(n + 2))",
+      "const n: number = 40; Deno.writeTextFileSync('deno-out.txt', String(n + 2)); console.log(n + 2)",
     );
     expect(result.status).toBe('ok');
     expect(readFileSync(join(dirs.workspaceRoot, 'deno-out.txt'), 'utf8')).toBe('42');
+    expect(result.outputs).toEqual([{ output_type: 'stream', name: 'stdout', text: '42\n' }]);
     const written = JSON.parse(readFileSync(join(dirs.workspaceRoot, 'script.ipynb'), 'utf8'));
     expect(written.metadata.kernelspec.name).toBe('deno');
     const refused = await runtime
