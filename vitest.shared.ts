@@ -27,8 +27,6 @@ export function defineRunyardConfig(overrides: ViteUserConfig['test'] = {}): Vit
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       pool: 'forks',
-      // Skeleton packages (being built on branches) have no tests yet.
-      passWithNoTests: true,
       testTimeout: 30_000,
       hookTimeout: 60_000,
       ...overrides,
