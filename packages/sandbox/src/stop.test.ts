@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { until } from '@runyard/testing';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { buildBwrapArgv, detectBubblewrap } from './bwrap.js';
 import { type ProcReader, stopBubblewrap } from './stop.js';
@@ -27,14 +28,6 @@ function mentioning(marker: string): number[] {
     }
   }
   return pids;
-}
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 interface Launched {
