@@ -185,12 +185,16 @@ describe('stopBubblewrap (signals, with a fake /proc)', () => {
     children: () => children,
   });
 
-  it('stops the launcher, asks the sandbox session to end, then kills the init and the launcher', async () => {
-    const sent: string[] = [];
-    const states = new Map([
+  /** Launcher 100 already stopped, its sandbox init 101 asleep. */
+  const stoppedLauncher = () =>
+    new Map([
       [100, 'T'],
       [101, 'S'],
     ]);
+
+  it('stops the launcher, asks the sandbox session to end, then kills the init and the launcher', async () => {
+    const sent: string[] = [];
+    const states = stoppedLauncher();
     await stopBubblewrap(100, {
       graceMs: 1000,
       pollMs: 1,
@@ -219,10 +223,7 @@ describe('stopBubblewrap (signals, with a fake /proc)', () => {
 
   it('an init that has not formed its session yet is killed without waiting', async () => {
     const sent: string[] = [];
-    const states = new Map([
-      [100, 'T'],
-      [101, 'S'],
-    ]);
+    const states = stoppedLauncher();
     await stopBubblewrap(100, {
       // Would time the test out if it were waited for.
       graceMs: 60_000,
