@@ -9,21 +9,30 @@ import { type JupyterMessage, parse, serialize } from './wire.js';
 const root = tempRoot('client');
 afterAll(() => removeRoot(root));
 
+/** Binds every channel of a fresh connection file, so a test can play the kernel by hand. */
+async function fakeKernelPeer(runtimeDir: string) {
+  const info = await createConnectionInfo({ transport: 'tcp', runtimeDir: join(root, runtimeDir) });
+  const shell = new Router({ linger: 0 });
+  const control = new Router({ linger: 0 });
+  const stdin = new Router({ linger: 0 });
+  const hb = new Router({ linger: 0 });
+  const iopub = new Publisher({ linger: 0 });
+  await Promise.all([
+    shell.bind(channelAddress(info, 'shell')),
+    control.bind(channelAddress(info, 'control')),
+    stdin.bind(channelAddress(info, 'stdin')),
+    hb.bind(channelAddress(info, 'hb')),
+    iopub.bind(channelAddress(info, 'iopub')),
+  ]);
+  const close = () => {
+    for (const socket of [shell, control, stdin, hb, iopub]) socket.close();
+  };
+  return { info, shell, iopub, close };
+}
+
 describe('KernelClient against a peer that forges replies', () => {
   it('rejects a tampered signature and a wrong key, and accepts the genuine reply', async () => {
-    const info = await createConnectionInfo({ transport: 'tcp', runtimeDir: join(root, 'rt') });
-    const shell = new Router({ linger: 0 });
-    const control = new Router({ linger: 0 });
-    const stdin = new Router({ linger: 0 });
-    const hb = new Router({ linger: 0 });
-    const iopub = new Publisher({ linger: 0 });
-    await Promise.all([
-      shell.bind(channelAddress(info, 'shell')),
-      control.bind(channelAddress(info, 'control')),
-      stdin.bind(channelAddress(info, 'stdin')),
-      hb.bind(channelAddress(info, 'hb')),
-      iopub.bind(channelAddress(info, 'iopub')),
-    ]);
+    const { info, shell, close } = await fakeKernelPeer('rt');
     const client = new KernelClient({ connection: info }, { heartbeatTimeoutMs: 0 });
     const rejected: string[] = [];
     client.on('rejected', ({ channel, reason }) => rejected.push(`${channel}:${reason}`));
@@ -62,26 +71,14 @@ describe('KernelClient against a peer that forges replies', () => {
       expect(rejected).toEqual(['shell:bad_signature', 'shell:bad_signature']);
     } finally {
       await client.close();
-      for (const socket of [shell, control, stdin, hb, iopub]) socket.close();
+      close();
     }
   });
 });
 
 describe('KernelClient against a kernel that publishes outputs after idle', () => {
   it("waits for a cell's trailing outputs instead of returning at its idle", async () => {
-    const info = await createConnectionInfo({ transport: 'tcp', runtimeDir: join(root, 'late') });
-    const shell = new Router({ linger: 0 });
-    const control = new Router({ linger: 0 });
-    const stdin = new Router({ linger: 0 });
-    const hb = new Router({ linger: 0 });
-    const iopub = new Publisher({ linger: 0 });
-    await Promise.all([
-      shell.bind(channelAddress(info, 'shell')),
-      control.bind(channelAddress(info, 'control')),
-      stdin.bind(channelAddress(info, 'stdin')),
-      hb.bind(channelAddress(info, 'hb')),
-      iopub.bind(channelAddress(info, 'iopub')),
-    ]);
+    const { info, shell, iopub, close } = await fakeKernelPeer('late');
     const publish = (msgType: string, content: Record<string, unknown>, parent: JupyterMessage) =>
       iopub.send(
         serialize({ msgType, content, parentHeader: parent.header, session: 'peer' }, info.key)
@@ -160,7 +157,7 @@ describe('KernelClient against a kernel that publishes outputs after idle', () =
       ]);
     } finally {
       await client.close();
-      for (const socket of [shell, control, stdin, hb, iopub]) socket.close();
+      close();
       await serve.catch(() => undefined);
     }
   });

@@ -220,15 +220,18 @@ export function createEnvCache(options: EnvCacheOptions): EnvCache {
     };
   }
 
+  /** Entries of the envs directory; none while it does not exist yet. */
+  function envNames(): string[] {
+    try {
+      return readdirSync(envsDir);
+    } catch {
+      return [];
+    }
+  }
+
   function inUse(envHash: string): boolean {
     if ((leases.get(envHash) ?? 0) > 0) return true;
-    let names: string[];
-    try {
-      names = readdirSync(envsDir);
-    } catch {
-      return false;
-    }
-    for (const name of names) {
+    for (const name of envNames()) {
       const match = LEASE.exec(name);
       if (match?.[1] !== envHash) continue;
       const pid = Number(match[2]);
@@ -316,13 +319,7 @@ export function createEnvCache(options: EnvCacheOptions): EnvCache {
   }
 
   function list(): EnvCacheEntry[] {
-    let names: string[];
-    try {
-      names = readdirSync(envsDir);
-    } catch {
-      return [];
-    }
-    return names
+    return envNames()
       .filter((name) => !name.startsWith('.') && ENV_HASH.test(name))
       .map((name) => read(name))
       .filter((entry): entry is EnvCacheEntry => entry !== undefined);
@@ -330,13 +327,7 @@ export function createEnvCache(options: EnvCacheOptions): EnvCache {
 
   function recover(): string[] {
     const removed: string[] = [];
-    let names: string[];
-    try {
-      names = readdirSync(envsDir);
-    } catch {
-      return removed;
-    }
-    for (const name of names) {
+    for (const name of envNames()) {
       const building = BUILDING.exec(name)?.[1];
       if (building !== undefined) {
         if (clearDead(building)) removed.push(building);

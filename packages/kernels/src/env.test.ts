@@ -9,13 +9,13 @@ import {
   type EnvProgress,
 } from './env-builder.js';
 import { createEnvCache } from './env-cache.js';
-import { KernelError } from './errors.js';
 import { runCommand } from './process.js';
 import { resolveBasePython } from './python.js';
 import {
   bareVenv,
   buildTinyWheel,
   processesMentioning,
+  rejection,
   removeRoot,
   SYSTEM_PYTHON,
   tempRoot,
@@ -36,15 +36,6 @@ afterAll(() => {
   expect(processesMentioning(root)).toEqual([]);
   removeRoot(root);
 });
-
-async function failure(promise: Promise<unknown>): Promise<KernelError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KernelError);
-  return error as KernelError;
-}
 
 const inherit = () =>
   createEnvBuilder({ kind: 'venv', basePython: SYSTEM_PYTHON, isolation: 'auto' });
@@ -68,7 +59,9 @@ describe('base interpreter', () => {
       candidates: [join(root, 'missing'), barePython, SYSTEM_PYTHON],
     });
     expect(picked).toEqual({ python: SYSTEM_PYTHON, source: 'candidate', hasIpykernel: true });
-    const none = await failure(resolveBasePython({ env: {}, candidates: [join(root, 'missing')] }));
+    const none = await rejection(
+      resolveBasePython({ env: {}, candidates: [join(root, 'missing')] }),
+    );
     expect(none.code).toBe('python_not_found');
   });
 });
@@ -115,7 +108,7 @@ describe('venv builder', () => {
       isolation: 'isolated',
       withoutPip: true,
     });
-    const error = await failure(builder.build({ prefix: join(root, 'isolated') }));
+    const error = await rejection(builder.build({ prefix: join(root, 'isolated') }));
     expect(error.code).toBe('env_build_failed');
     expect(error.details.stderrTail?.join('\n')).toMatch(/pip/);
     expect(existsSync(join(root, 'isolated'))).toBe(false);
@@ -123,7 +116,7 @@ describe('venv builder', () => {
     const aborted = new AbortController();
     const pending = inherit().build({ prefix: join(root, 'aborted'), signal: aborted.signal });
     aborted.abort();
-    expect((await failure(pending)).code).toBe('env_build_aborted');
+    expect((await rejection(pending)).code).toBe('env_build_aborted');
     expect(existsSync(join(root, 'aborted'))).toBe(false);
   });
 
@@ -136,7 +129,7 @@ describe('venv builder', () => {
       systemSitePackages: false,
       withoutPip: true,
     });
-    expect((await failure(builder.build({ prefix: join(root, 'noipk') }))).code).toBe(
+    expect((await rejection(builder.build({ prefix: join(root, 'noipk') }))).code).toBe(
       'missing_ipykernel',
     );
   });
@@ -164,7 +157,7 @@ describe('dependency validation', () => {
       42 as unknown as string,
     ]) {
       const prefix = join(root, 'injected');
-      const error = await failure(builder.build({ prefix, dependencies: ['tinypkg', bad] }));
+      const error = await rejection(builder.build({ prefix, dependencies: ['tinypkg', bad] }));
       expect(error.code).toBe('invalid_dependency');
       expect(error.message).toContain('Dependency 2');
       if (typeof bad === 'string' && bad.trim() !== '')
@@ -178,7 +171,7 @@ describe('dependency validation', () => {
       { dependencies: ['numpy'], channels: ['--insecure'] },
       { dependencies: ['numpy'], channels: ['conda forge; x'] },
     ]) {
-      const error = await failure(conda.build({ prefix: join(root, 'c-injected'), ...request }));
+      const error = await rejection(conda.build({ prefix: join(root, 'c-injected'), ...request }));
       expect(error.code).toBe('invalid_dependency');
     }
   });
@@ -219,22 +212,24 @@ describe('uv and conda builders', () => {
       env: { PATH: '' },
       condaEnvsDirs: [envsDir],
     });
-    const missing = await failure(builder.build({ prefix: join(root, 'c1'), environmentYml: yml }));
+    const missing = await rejection(
+      builder.build({ prefix: join(root, 'c1'), environmentYml: yml }),
+    );
     expect(missing.code).toBe('conda_env_yml_missing');
     expect(missing.message).toContain('analysis');
     expect(
       (
-        await failure(
+        await rejection(
           builder.build({ prefix: join(root, 'c2'), environmentYml: join(root, 'nope.yml') }),
         )
       ).code,
     ).toBe('conda_env_yml_missing');
     writeFileSync(yml, 'name: ../../etc\n');
     expect(
-      (await failure(builder.build({ prefix: join(root, 'c3'), environmentYml: yml }))).code,
+      (await rejection(builder.build({ prefix: join(root, 'c3'), environmentYml: yml }))).code,
     ).toBe('conda_env_yml_missing');
     // Without a yml, no conda tool means a typed error rather than a silent fallback.
-    expect((await failure(builder.build({ prefix: join(root, 'c4') }))).code).toBe(
+    expect((await rejection(builder.build({ prefix: join(root, 'c4') }))).code).toBe(
       'env_manager_unavailable',
     );
   });

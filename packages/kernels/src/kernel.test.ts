@@ -2,13 +2,14 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelClient } from './client.js';
-import { isKernelError, KernelError } from './errors.js';
+import { isKernelError } from './errors.js';
 import { findKernelspecs } from './kernelspec.js';
 import { ipykernelArgv, launchKernel } from './launch.js';
 import type { NotebookOutput } from './outputs.js';
 import {
   bareVenv,
   processesMentioning,
+  rejection,
   removeRoot,
   SYSTEM_PYTHON,
   tempRoot,
@@ -59,15 +60,6 @@ async function gone(pid: number): Promise<boolean> {
 
 const SPAWN_SLEEP =
   'import subprocess\nchild = subprocess.Popen(["sleep", "300"])\nprint(child.pid)';
-
-async function rejection(promise: Promise<unknown>): Promise<KernelError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KernelError);
-  return error as KernelError;
-}
 
 describe('launch', () => {
   it('writes an owner-only connection file and proves the kernel ready', () => {

@@ -32,7 +32,7 @@ function text(value: unknown): string {
 }
 
 /** Maps one iopub message to its nbformat output, or undefined for non-output messages. */
-export function toNotebookOutput(
+function toNotebookOutput(
   msgType: string,
   content: Record<string, unknown>,
 ): NotebookOutput | undefined {

@@ -172,7 +172,7 @@ export function which(command: string, env: NodeJS.ProcessEnv = process.env): st
   return undefined;
 }
 
-export function isExecutable(file: string): boolean {
+function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;

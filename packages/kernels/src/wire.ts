@@ -40,7 +40,7 @@ export interface OutgoingMessage {
   msgId?: string;
 }
 
-export function makeHeader(
+function makeHeader(
   msgType: string,
   session: string,
   username = 'runyard',

@@ -27,6 +27,8 @@ export interface DetectOptions {
  * `--cap-drop ALL` matters when the runtime runs as root: bwrap then keeps every capability by
  * default, and a worker with CAP_SYS_ADMIN could simply unmount the tmpfs hiding the trust key.
  */
+/** The read-only host root with fresh /proc, /dev and /tmp that every sandbox starts from. */
+const ROOT_MOUNTS = ['--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'];
 const BASE_FLAGS = ['--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
 
 function findOnPath(name: string, pathVar: string | undefined): string | undefined {
@@ -55,24 +57,11 @@ export function detectBubblewrap(options: DetectOptions = {}): BubblewrapDetecti
   if (version.error || version.status !== 0) {
     return { available: false, path, reason: 'bwrap --version failed' };
   }
-  const trial = spawnSync(
-    path,
-    [
-      '--ro-bind',
-      '/',
-      '/',
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
-      '--tmpfs',
-      '/tmp',
-      ...BASE_FLAGS,
-      '--',
-      'true',
-    ],
-    { encoding: 'utf8', timeout: 10_000, env: { PATH: env.PATH ?? '/usr/bin:/bin' } },
-  );
+  const trial = spawnSync(path, [...ROOT_MOUNTS, ...BASE_FLAGS, '--', 'true'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+    env: { PATH: env.PATH ?? '/usr/bin:/bin' },
+  });
   const versionText = version.stdout.trim().replace(/^bubblewrap\s+/, '');
   if (trial.error || trial.status !== 0) {
     const firstLine = (trial.stderr ?? '').split('\n')[0]?.replace(/^bwrap:\s*/, '') ?? '';
@@ -313,15 +302,7 @@ export function buildBwrapArgv(spec: BwrapSpec): string[] {
 
   const argv = [
     spec.bwrapPath ?? 'bwrap',
-    '--ro-bind',
-    '/',
-    '/',
-    '--proc',
-    '/proc',
-    '--dev',
-    '/dev',
-    '--tmpfs',
-    '/tmp',
+    ...ROOT_MOUNTS,
     // Host Unix sockets (docker, dbus, systemd) live under /run; connect(2) works even on a
     // read-only mount, so a read-only /run would still let a worker drive the host's daemons.
     ...(existsRun(spec) ? ['--tmpfs', '/run'] : []),

@@ -281,6 +281,31 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     res.end(body);
   }
 
+  /** Records a request refused before it went upstream, drains its body and answers it. */
+  function refuseRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    pathAndQuery: string,
+    refusal: Refusal,
+    credentials: string[] = [],
+  ) {
+    emit({
+      type: 'request',
+      method: req.method ?? 'GET',
+      scheme: target.scheme,
+      host: target.host,
+      port: target.port,
+      path: shownPath(pathAndQuery),
+      credentials,
+      outcome: 'refused',
+      status: refusal.status,
+      code: refusal.code,
+    });
+    req.resume();
+    refuse(res, refusal);
+  }
+
   /** Checks every placeholder-looking token and returns the grant for each known one. */
   function grantFor(token: string, target: Target, path: string): ResolvedGrant {
     const grant = byPlaceholder.get(token);
@@ -418,15 +443,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
         error instanceof Refusal
           ? error
           : new Refusal('request_refused', 'request could not be processed', 400);
-      emit({
-        ...base,
-        credentials: [...used],
-        outcome: 'refused',
-        status: refusal.status,
-        code: refusal.code,
-      });
-      req.resume();
-      refuse(res, refusal);
+      refuseRequest(req, res, target, pathAndQuery, refusal, [...used]);
       return;
     }
     const credentials = [...used];
@@ -494,20 +511,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
         'request_refused',
         'requests inside a tunnel must use origin form',
       );
-      emit({
-        type: 'request',
-        method: req.method ?? 'GET',
-        scheme: 'https',
-        host: target.host,
-        port: target.port,
-        path: shownPath(url),
-        credentials: [],
-        outcome: 'refused',
-        status: 403,
-        code: refusal.code,
-      });
-      req.resume();
-      refuse(res, refusal);
+      refuseRequest(req, res, target, url, refusal);
       return;
     }
     forward(req, res, target, url);
@@ -535,18 +539,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     }
     if (!reachable(target)) {
       const refusal = new Refusal('destination_not_granted', 'destination is not granted');
-      emit({
-        type: 'request',
-        method: req.method ?? 'GET',
-        ...target,
-        path: shownPath(pathAndQuery),
-        credentials: [],
-        outcome: 'refused',
-        status: 403,
-        code: refusal.code,
-      });
-      req.resume();
-      refuse(res, refusal);
+      refuseRequest(req, res, target, pathAndQuery, refusal);
       return;
     }
     forward(req, res, target, pathAndQuery);

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { until } from '@runyard/testing';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { buildBwrapArgv, detectBubblewrap } from './bwrap.js';
 import { type ProcReader, stopBubblewrap } from './stop.js';
@@ -27,14 +28,6 @@ function mentioning(marker: string): number[] {
     }
   }
   return pids;
-}
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 interface Launched {
@@ -192,12 +185,16 @@ describe('stopBubblewrap (signals, with a fake /proc)', () => {
     children: () => children,
   });
 
-  it('stops the launcher, asks the sandbox session to end, then kills the init and the launcher', async () => {
-    const sent: string[] = [];
-    const states = new Map([
+  /** Launcher 100 already stopped, its sandbox init 101 asleep. */
+  const stoppedLauncher = () =>
+    new Map([
       [100, 'T'],
       [101, 'S'],
     ]);
+
+  it('stops the launcher, asks the sandbox session to end, then kills the init and the launcher', async () => {
+    const sent: string[] = [];
+    const states = stoppedLauncher();
     await stopBubblewrap(100, {
       graceMs: 1000,
       pollMs: 1,
@@ -226,10 +223,7 @@ describe('stopBubblewrap (signals, with a fake /proc)', () => {
 
   it('an init that has not formed its session yet is killed without waiting', async () => {
     const sent: string[] = [];
-    const states = new Map([
-      [100, 'T'],
-      [101, 'S'],
-    ]);
+    const states = stoppedLauncher();
     await stopBubblewrap(100, {
       // Would time the test out if it were waited for.
       graceMs: 60_000,

@@ -28,16 +28,21 @@ export interface ProcReader {
   children(pid: number): number[];
 }
 
-function readState(pid: number): string | undefined {
+/** Fields of `/proc/<pid>/stat` after the command name (state, ppid, ...); undefined when gone. */
+function statFields(pid: number | string): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
-  // The command name may hold spaces and parentheses: the state follows the last ')'.
+  // The command name may hold spaces and parentheses: the other fields follow the last ')'.
   const end = stat.lastIndexOf(')');
-  return end < 0 ? undefined : stat.charAt(end + 2) || undefined;
+  return end < 0 ? undefined : stat.slice(end + 2).split(' ');
+}
+
+function readState(pid: number): string | undefined {
+  return statFields(pid)?.[0] || undefined;
 }
 
 function readChildren(pid: number): number[] {
@@ -62,14 +67,7 @@ function readChildren(pid: number): number[] {
     return [];
   }
   for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) found.add(Number(name));
-    } catch {
-      // gone meanwhile
-    }
+    if (/^\d+$/.test(name) && Number(statFields(name)?.[1]) === pid) found.add(Number(name));
   }
   return [...found];
 }
