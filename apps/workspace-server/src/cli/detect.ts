@@ -8,7 +8,15 @@ import {
   type ResolvedEnvironment,
   resolveEnvironment,
 } from '@runyard/env-detection';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 
 export const DETECT_HELP = `Usage: runyard detect <notebook> [--json]
 
@@ -65,10 +73,7 @@ export function detectJson(resolved: ResolvedEnvironment) {
 
 export async function detectCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(io, args, { json: { type: 'boolean' } });
-  if (values.help) {
-    println(io.stdout, DETECT_HELP);
-    return ExitCode.ok;
-  }
+  if (values.help) return printHelp(io, DETECT_HELP, true);
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0) throw new UsageError('detect takes exactly one notebook path');
   const { resolved } = await resolveNotebook(io, file);
