@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import {
+  EnvDetectionError,
   MAX_NOTEBOOK_BYTES,
   nodeFs,
   parseNotebookJson,
@@ -28,8 +29,10 @@ environment.yml, ...), its dependencies and the environment hash.`;
 export function readNotebookFile(path: string): { text: string; notebook: unknown } {
   const size = statSync(path).size;
   if (size > MAX_NOTEBOOK_BYTES) {
-    // parseNotebookJson reports the size as a typed error without us reading the file.
-    parseNotebookJson(Buffer.alloc(MAX_NOTEBOOK_BYTES + 1));
+    throw new EnvDetectionError(
+      'notebook_too_large',
+      `notebook is ${size} bytes; the limit is ${MAX_NOTEBOOK_BYTES}`,
+    );
   }
   const text = readFileSync(path, 'utf8');
   return { text, notebook: parseNotebookJson(text) };
