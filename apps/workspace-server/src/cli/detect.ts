@@ -26,7 +26,7 @@ where the environment comes from (inline metadata, pyproject.toml, pixi.toml,
 environment.yml, ...), its dependencies and the environment hash.`;
 
 /** Reads a notebook file with the size limit applied before reading it whole. */
-export function readNotebookFile(path: string): { text: string; notebook: unknown } {
+function readNotebookFile(path: string): unknown {
   const size = statSync(path).size;
   if (size > MAX_NOTEBOOK_BYTES) {
     throw new EnvDetectionError(
@@ -34,8 +34,7 @@ export function readNotebookFile(path: string): { text: string; notebook: unknow
       `notebook is ${size} bytes; the limit is ${MAX_NOTEBOOK_BYTES}`,
     );
   }
-  const text = readFileSync(path, 'utf8');
-  return { text, notebook: parseNotebookJson(text) };
+  return parseNotebookJson(readFileSync(path, 'utf8'));
 }
 
 export async function resolveNotebook(
@@ -43,7 +42,7 @@ export async function resolveNotebook(
   file: string,
 ): Promise<{ path: string; notebook: unknown; resolved: ResolvedEnvironment }> {
   const path = resolve(io.cwd, file);
-  const { notebook } = readNotebookFile(path);
+  const notebook = readNotebookFile(path);
   const resolved = await resolveEnvironment({
     notebookPath: path,
     notebook,
