@@ -1,25 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
-
-/**
- * Live (non-zombie) processes whose command line mentions `text`. Every kernel a suite starts
- * gets its connection file under the suite's temp dir, so this finds exactly the suite's kernels.
- */
-export function processesMentioning(text: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes(text)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
-}
+import { processesMentioning } from '@runyard/kernels';
 
 /**
  * Fails the suite when a process it started is still running, after killing it: a benchmark

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sealBundle } from '@runyard/config-bundles';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealTestBundle } from './test-support/bundle.js';
 import { runCli } from './test-support/cli.js';
 import { type Harness, startHarness, TEST_TOKEN, tempDir } from './test-support/harness.js';
 
@@ -23,23 +23,13 @@ function notebook(metadata: Record<string, unknown>) {
 }
 
 const bundle = () =>
-  sealBundle({
-    metadata: {
-      id: 'ws-1.agents',
-      revision: 1,
-      workspaceId: 'ws-1',
-      createdAt: '2025-01-02T03:04:05Z',
-      provenance: { source: 'test' },
+  sealTestBundle([
+    {
+      selector: { kind: 'named', value: 'echo' },
+      worker: { kind: 'command', argv: ['echo', 'hi'] },
+      grants: [],
     },
-    profiles: [
-      {
-        selector: { kind: 'named', value: 'echo' },
-        worker: { kind: 'command', argv: ['echo', 'hi'] },
-        grants: [],
-      },
-    ],
-    declarations: [],
-  } as Parameters<typeof sealBundle>[0]);
+  ]);
 
 beforeAll(() => {
   dir = tempDir('runyard-cli-');

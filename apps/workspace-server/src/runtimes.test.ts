@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sealBundle } from '@runyard/config-bundles';
 import { createRuntime, type Runtime } from '@runyard/embedded-runtime';
 import { processesMentioning } from '@runyard/kernels';
 import { type RuntimeServer, startRuntimeServer } from '@runyard/runtime-registry/server';
 import { until } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealTestBundle } from './test-support/bundle.js';
 import {
   errorCode,
   type Harness,
@@ -53,15 +53,8 @@ afterAll(async () => {
 });
 
 const bundle = () =>
-  sealBundle({
-    metadata: {
-      id: 'ws-1.agents',
-      revision: 1,
-      workspaceId: 'ws-1',
-      createdAt: '2025-01-02T03:04:05Z',
-      provenance: { source: 'test' },
-    },
-    profiles: [
+  sealTestBundle(
+    [
       {
         selector: { kind: 'named', value: 'echo' },
         worker: { kind: 'command', argv: ['echo', 'hello from a worker'] },
@@ -82,8 +75,8 @@ const bundle = () =>
         grants: ['API_TOKEN'],
       },
     ],
-    declarations: [{ kind: 'secret_ref', name: 'API_TOKEN', reference: 'secret:api_token' }],
-  } as Parameters<typeof sealBundle>[0]);
+    [{ kind: 'secret_ref', name: 'API_TOKEN', reference: 'secret:api_token' }],
+  );
 
 interface Worker {
   workerId: string;

@@ -19,5 +19,6 @@ export {
   type LoadedToken,
   type LoadTokenOptions,
   loadOrCreateToken,
+  tokenChecker,
   tokensEqual,
 } from './tokens.js';

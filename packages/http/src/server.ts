@@ -12,7 +12,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { createErrorHandler, errorBody, type StatusForCode } from './errors.js';
-import { tokensEqual } from './tokens.js';
+import { tokenChecker } from './tokens.js';
 
 export interface HttpServerOptions {
   /** The bearer token every non-public route requires. */
@@ -78,6 +78,7 @@ export function originAllowed(
  */
 export async function createHttpServer(options: HttpServerOptions) {
   const publicPaths = new Set(options.publicPaths ?? ['/healthz', '/readyz']);
+  const tokenMatches = tokenChecker(options.token);
   const app = Fastify({
     // Shutdown must not wait on idle keep-alive or upgraded sockets held by clients.
     forceCloseConnections: true,
@@ -139,7 +140,7 @@ export async function createHttpServer(options: HttpServerOptions) {
     if (publicPaths.has(path)) return;
     const upgrade = isUpgrade(request);
     const presented = bearer(request) ?? (upgrade ? queryToken(request) : undefined);
-    if (!tokensEqual(options.token, presented)) {
+    if (!tokenMatches(presented)) {
       return reply.code(401).send(errorBody('unauthorized', 'missing or invalid API token'));
     }
     if (

@@ -14,14 +14,20 @@ import { join } from 'node:path';
 import { HttpError, HttpErrorCode, httpErrorStatus } from './errors.js';
 
 /**
- * Compares a presented token with the expected one in constant time. Both sides are hashed
- * first so neither the length nor any prefix of the expected token leaks through timing.
+ * Returns a constant-time check of a presented token against `expected`, hashing `expected`
+ * once up front. Both sides are hashed so neither the length nor any prefix of the expected
+ * token leaks through timing.
  */
-export function tokensEqual(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined || expected.length === 0) return false;
+export function tokenChecker(expected: string): (presented: string | undefined) => boolean {
   const a = createHash('sha256').update(expected).digest();
-  const b = createHash('sha256').update(presented).digest();
-  return timingSafeEqual(a, b);
+  return (presented) => {
+    if (presented === undefined || expected.length === 0) return false;
+    return timingSafeEqual(a, createHash('sha256').update(presented).digest());
+  };
+}
+
+export function tokensEqual(expected: string, presented: string | undefined): boolean {
+  return tokenChecker(expected)(presented);
 }
 
 export function generateToken(): string {

@@ -7,7 +7,15 @@ import {
   parseBundleJson,
   parseJsonSafely,
 } from '@runyard/config-bundles';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 
 export const BUNDLE_HELP = `Usage: runyard bundle digest <file>
        runyard bundle validate <file> [--json]
@@ -58,10 +66,7 @@ export function validateBundleText(text: string): BundleValidation {
 export async function bundleCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(io, args, { json: { type: 'boolean' } });
   const [sub, file, ...extra] = positionals;
-  if (values.help || sub === undefined) {
-    println(values.help ? io.stdout : io.stderr, BUNDLE_HELP);
-    return values.help ? ExitCode.ok : ExitCode.usage;
-  }
+  if (values.help || sub === undefined) return printHelp(io, BUNDLE_HELP, Boolean(values.help));
   if (!file || extra.length > 0) throw new UsageError(`bundle ${sub} takes exactly one file`);
   const path = resolve(io.cwd, file);
   if (sub === 'digest') {

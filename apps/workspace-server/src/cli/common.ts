@@ -35,6 +35,12 @@ export function println(stream: NodeJS.WritableStream, text = ''): void {
   stream.write(`${text}\n`);
 }
 
+/** Prints a command's help: asked for (`--help`) on stdout with exit 0, else on stderr as a usage error. */
+export function printHelp(io: CliIo, text: string, asked: boolean): ExitCode {
+  println(asked ? io.stdout : io.stderr, text);
+  return asked ? ExitCode.ok : ExitCode.usage;
+}
+
 export function printJson(io: CliIo, value: unknown): void {
   println(io.stdout, JSON.stringify(value, null, 2));
 }

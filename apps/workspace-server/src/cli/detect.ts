@@ -2,13 +2,22 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import {
+  EnvDetectionError,
   MAX_NOTEBOOK_BYTES,
   nodeFs,
   parseNotebookJson,
   type ResolvedEnvironment,
   resolveEnvironment,
 } from '@runyard/env-detection';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 
 export const DETECT_HELP = `Usage: runyard detect <notebook> [--json]
 
@@ -17,14 +26,15 @@ where the environment comes from (inline metadata, pyproject.toml, pixi.toml,
 environment.yml, ...), its dependencies and the environment hash.`;
 
 /** Reads a notebook file with the size limit applied before reading it whole. */
-export function readNotebookFile(path: string): { text: string; notebook: unknown } {
+function readNotebookFile(path: string): unknown {
   const size = statSync(path).size;
   if (size > MAX_NOTEBOOK_BYTES) {
-    // parseNotebookJson reports the size as a typed error without us reading the file.
-    parseNotebookJson(Buffer.alloc(MAX_NOTEBOOK_BYTES + 1));
+    throw new EnvDetectionError(
+      'notebook_too_large',
+      `notebook is ${size} bytes; the limit is ${MAX_NOTEBOOK_BYTES}`,
+    );
   }
-  const text = readFileSync(path, 'utf8');
-  return { text, notebook: parseNotebookJson(text) };
+  return parseNotebookJson(readFileSync(path, 'utf8'));
 }
 
 export async function resolveNotebook(
@@ -32,7 +42,7 @@ export async function resolveNotebook(
   file: string,
 ): Promise<{ path: string; notebook: unknown; resolved: ResolvedEnvironment }> {
   const path = resolve(io.cwd, file);
-  const { notebook } = readNotebookFile(path);
+  const notebook = readNotebookFile(path);
   const resolved = await resolveEnvironment({
     notebookPath: path,
     notebook,
@@ -65,10 +75,7 @@ export function detectJson(resolved: ResolvedEnvironment) {
 
 export async function detectCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(io, args, { json: { type: 'boolean' } });
-  if (values.help) {
-    println(io.stdout, DETECT_HELP);
-    return ExitCode.ok;
-  }
+  if (values.help) return printHelp(io, DETECT_HELP, true);
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0) throw new UsageError('detect takes exactly one notebook path');
   const { resolved } = await resolveNotebook(io, file);

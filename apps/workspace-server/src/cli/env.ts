@@ -1,6 +1,14 @@
 import { join } from 'node:path';
 import { createEnvCache, type EnvBuilder, KernelError } from '@runyard/kernels';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 
 export const ENV_HELP = `Usage: runyard env ls [--json]
        runyard env gc [--max-age-days <n>] [--max-count <n>] [--json]
@@ -33,10 +41,7 @@ export async function envCommand(io: CliIo, args: string[]): Promise<number> {
     'max-count': { type: 'string' },
   });
   const [sub, ...extra] = positionals;
-  if (values.help || sub === undefined) {
-    println(values.help ? io.stdout : io.stderr, ENV_HELP);
-    return values.help ? ExitCode.ok : ExitCode.usage;
-  }
+  if (values.help || sub === undefined) return printHelp(io, ENV_HELP, Boolean(values.help));
   if (extra.length > 0) throw new UsageError(`env ${sub} takes no arguments`);
   const { cacheDir } = config();
   // The same two caches the embedded runtime builds into.

@@ -4,7 +4,7 @@ import { createMcpServer } from '../mcp/tools.js';
 import { describePython } from '../python.js';
 import type { RuntimeProvider } from '../runtimes.js';
 import { openServices } from '../services.js';
-import { type CliIo, ExitCode, parseCommand, println } from './common.js';
+import { type CliIo, ExitCode, parseCommand, printHelp, println } from './common.js';
 
 export const MCP_HELP = `Usage: runyard mcp [serve options]
 
@@ -19,10 +19,7 @@ export async function mcpCommand(
   provider?: RuntimeProvider,
 ): Promise<number> {
   const { values, config } = parseCommand(io, args);
-  if (values.help) {
-    println(io.stdout, MCP_HELP);
-    return ExitCode.ok;
-  }
+  if (values.help) return printHelp(io, MCP_HELP, true);
   const settings = config();
   // stdout carries the protocol: logs go to stderr, and only warnings by default.
   const logger = createLogger({

@@ -5,7 +5,7 @@ import { startRuntimeServer } from '@runyard/runtime-registry/server';
 import { lockDataDir } from '../lock.js';
 import { describePython, resolvePython } from '../python.js';
 import { runtimeOptionsFor } from '../runtimes.js';
-import { type CliIo, ExitCode, parseCommand, println, UsageError } from './common.js';
+import { type CliIo, ExitCode, parseCommand, printHelp, println, UsageError } from './common.js';
 import { waitForSignal } from './signals.js';
 
 export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id <id>]
@@ -31,10 +31,7 @@ function port(flag: unknown, env: string | undefined, configured: number): numbe
 export async function runtimeCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals, config } = parseCommand(io, args, { id: { type: 'string' } });
   const [sub, ...extra] = positionals;
-  if (values.help || sub === undefined) {
-    println(values.help ? io.stdout : io.stderr, RUNTIME_HELP);
-    return values.help ? ExitCode.ok : ExitCode.usage;
-  }
+  if (values.help || sub === undefined) return printHelp(io, RUNTIME_HELP, Boolean(values.help));
   if (sub !== 'serve' || extra.length > 0)
     throw new UsageError(`unknown runtime command: ${positionals.join(' ')}`);
   const settings = config();

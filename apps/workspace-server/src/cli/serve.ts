@@ -1,16 +1,13 @@
 import { serveHelp } from '../config.js';
 import { describePython } from '../python.js';
 import { startWorkspaceServer } from '../server.js';
-import { type CliIo, ExitCode, parseCommand, println } from './common.js';
+import { type CliIo, ExitCode, parseCommand, printHelp, println } from './common.js';
 import { createProgress, showRuntimeProgress } from './progress.js';
 import { waitForSignal } from './signals.js';
 
 export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, config } = parseCommand(io, args);
-  if (values.help) {
-    println(io.stdout, serveHelp());
-    return ExitCode.ok;
-  }
+  if (values.help) return printHelp(io, serveHelp(), true);
   const server = await startWorkspaceServer(config(), { env: io.env });
   println(io.stdout, `Runyard listening on ${server.url}`);
   if (server.token.source === 'configured') {

@@ -1,5 +1,13 @@
 import { callApi, serverTarget } from './client.js';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 
 export const SKILLS_HELP = `Usage: runyard skills plan|reconcile|status|stop [--json] [--url <server>]
 
@@ -39,10 +47,7 @@ export async function skillsCommand(io: CliIo, args: string[]): Promise<number> 
     url: { type: 'string' },
   });
   const [sub, ...extra] = positionals;
-  if (values.help || sub === undefined) {
-    println(values.help ? io.stdout : io.stderr, SKILLS_HELP);
-    return values.help ? ExitCode.ok : ExitCode.usage;
-  }
+  if (values.help || sub === undefined) return printHelp(io, SKILLS_HELP, Boolean(values.help));
   if (extra.length > 0) throw new UsageError(`skills ${sub} takes no arguments`);
   const target = serverTarget(config(), typeof values.url === 'string' ? values.url : undefined);
   switch (sub) {

@@ -6,7 +6,15 @@ import { openDatabase } from '@runyard/sqlite';
 import { createTrustService, loadOrCreateTrustKey, type TrustDecision } from '@runyard/trust';
 import { openTrustStore } from '@runyard/trust/sqlite';
 import type { ServeConfig } from '../config.js';
-import { type CliIo, ExitCode, parseCommand, printJson, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  printJson,
+  println,
+  UsageError,
+} from './common.js';
 import { resolveNotebook } from './detect.js';
 
 export const TRUST_HELP = `Usage: runyard trust status <notebook> [--json]   exit 3 when approval is needed
@@ -61,10 +69,7 @@ function writeAtomic(path: string, text: string): void {
 export async function trustCommand(io: CliIo, args: string[]): Promise<number> {
   const { values, positionals, config } = parseCommand(io, args, { json: { type: 'boolean' } });
   const [sub, file, ...extra] = positionals;
-  if (values.help || sub === undefined) {
-    println(values.help ? io.stdout : io.stderr, TRUST_HELP);
-    return values.help ? ExitCode.ok : ExitCode.usage;
-  }
+  if (values.help || sub === undefined) return printHelp(io, TRUST_HELP, Boolean(values.help));
   const settings = config();
   if (sub === 'packages') {
     if (file !== undefined) throw new UsageError('trust packages takes no arguments');

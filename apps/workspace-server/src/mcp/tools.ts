@@ -1,5 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { errorBody } from '@runyard/http';
 import { MAX_CODE_BYTES, type RuntimeApi } from '@runyard/runtime-registry';
 import { z } from 'zod';
 import { VERSION } from '../version.js';
@@ -35,16 +36,13 @@ function ok(value: Record<string, unknown>, text?: string): CallToolResult {
 export function toolError(error: unknown): CallToolResult {
   const code = (error as { code?: unknown } | null)?.code;
   const typed = typeof code === 'string' && /^[a-z][a-z0-9_]*$/.test(code);
-  const body = {
-    error: {
-      code: typed ? code : 'internal_error',
-      message: typed ? (error as Error).message : 'internal error',
-    },
-  };
+  const body = typed
+    ? errorBody(code, (error as Error).message)
+    : errorBody('internal_error', 'internal error');
   return {
     isError: true,
     content: [{ type: 'text', text: JSON.stringify(body) }],
-    structuredContent: body,
+    structuredContent: { ...body },
   };
 }
 

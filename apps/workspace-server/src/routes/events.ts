@@ -1,6 +1,7 @@
+import { errorBody } from '@runyard/http';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
-import { type EventTopic, EventTopicSchema, type HubEvent } from '../events/hub.js';
+import { EVENT_TOPICS, type EventTopic, EventTopicSchema, type HubEvent } from '../events/hub.js';
 import type { WorkspaceServices } from '../services.js';
 import { errors, type WorkspaceApp } from './schemas.js';
 
@@ -101,10 +102,10 @@ export function registerEventRoutes(app: WorkspaceApp, services: WorkspaceServic
           const code = (error as { code?: unknown }).code;
           send({
             type: 'error',
-            error: {
-              code: typeof code === 'string' ? code : 'internal_error',
-              message: 'the snapshot could not be built',
-            },
+            ...errorBody(
+              typeof code === 'string' ? code : 'internal_error',
+              'the snapshot could not be built',
+            ),
           });
           return;
         }
@@ -119,10 +120,7 @@ export function registerEventRoutes(app: WorkspaceApp, services: WorkspaceServic
 
       socket.on('message', (raw: Buffer, isBinary: boolean) => {
         if (isBinary || raw.length > MAX_CLIENT_MESSAGE_BYTES) {
-          send({
-            type: 'error',
-            error: { code: 'invalid_request', message: 'message too large or binary' },
-          });
+          send({ type: 'error', ...errorBody('invalid_request', 'message too large or binary') });
           return;
         }
         let parsed: z.infer<typeof ClientMessageSchema>;
@@ -131,11 +129,10 @@ export function registerEventRoutes(app: WorkspaceApp, services: WorkspaceServic
         } catch {
           send({
             type: 'error',
-            error: {
-              code: 'invalid_request',
-              message:
-                'expected {"type":"subscribe"|"unsubscribe","topics":["lifecycle"|"env"|"outputs"|"workers"|"skills"]}',
-            },
+            ...errorBody(
+              'invalid_request',
+              'expected {"type":"subscribe"|"unsubscribe","topics":["lifecycle"|"env"|"outputs"|"workers"|"skills"]}',
+            ),
           });
           return;
         }
@@ -154,14 +151,11 @@ export function registerEventRoutes(app: WorkspaceApp, services: WorkspaceServic
       try {
         initial = parseTopics(query.topics);
       } catch {
-        send({
-          type: 'error',
-          error: { code: 'invalid_request', message: 'unknown topic in ?topics=' },
-        });
+        send({ type: 'error', ...errorBody('invalid_request', 'unknown topic in ?topics=') });
         socket.close(1008, 'unknown topic');
         return;
       }
-      send({ type: 'hello', topics: ['lifecycle', 'env', 'outputs', 'workers', 'skills'] });
+      send({ type: 'hello', topics: [...EVENT_TOPICS] });
       if (initial.length > 0) void subscribe(initial);
     },
   );
