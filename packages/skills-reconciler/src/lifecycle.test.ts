@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from '@runyard/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SkillsError } from './errors.js';
 import type { ReconcilerEvent } from './reconciler.js';
@@ -38,11 +39,6 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   } catch (error) {
     return (error as SkillsError).code;
   }
-}
-
-/** Resolves when `predicate` holds, polling the event loop (bounded by the test timeout). */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 describe('lifecycle', () => {
