@@ -15,11 +15,9 @@ import {
   type AuditAction,
   type AuditEffect,
   type AuditEntry,
-  checkAuditText,
+  checkAuditFields,
   checkSource,
   DEFAULT_TRUSTED_PACKAGES,
-  MAX_ACTOR_LENGTH,
-  MAX_NOTEBOOK_PATH_LENGTH,
   type PackageChange,
   type PackageRef,
   type TrustedPackage,
@@ -218,12 +216,7 @@ class SqliteStore implements SqliteTrustStore {
   ): PackageChange[] {
     const refs = toPackageRefs(packages);
     const source = checkSource(context.source);
-    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-    const notebookPath = checkAuditText(
-      context.notebookPath,
-      'notebook path',
-      MAX_NOTEBOOK_PATH_LENGTH,
-    );
+    const { actor, notebookPath } = checkAuditFields(context);
     const action: AuditAction = source === 'user-approval' ? 'approve' : 'seed';
     return guarded(this.db, () =>
       writeTransaction(this.db, () => {
@@ -322,12 +315,7 @@ class SqliteStore implements SqliteTrustStore {
     context: Parameters<TrustStore['revoke']>[1] = {},
   ): PackageChange[] {
     const refs = toPackageRefs(packages);
-    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-    const notebookPath = checkAuditText(
-      context.notebookPath,
-      'notebook path',
-      MAX_NOTEBOOK_PATH_LENGTH,
-    );
+    const { actor, notebookPath } = checkAuditFields(context);
     return guarded(this.db, () =>
       writeTransaction(this.db, () => {
         const at = this.#now().toISOString();
