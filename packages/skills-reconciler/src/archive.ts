@@ -86,17 +86,18 @@ function checkType(entry: { type: string }): void {
   }
 }
 
+/** Our own refusals pass through; anything tar throws means the bytes are not a readable archive. */
+function asArchiveError(error: unknown): SkillsError {
+  return error instanceof SkillsError
+    ? error
+    : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
+        cause: error,
+      });
+}
+
 function runParser(parser: Parser, data: Buffer, doneEvent: 'end' | 'close'): Promise<void> {
   return new Promise((resolve, reject) => {
-    parser.on('error', (error: unknown) =>
-      reject(
-        error instanceof SkillsError
-          ? error
-          : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
-              cause: error,
-            }),
-      ),
-    );
+    parser.on('error', (error: unknown) => reject(asArchiveError(error)));
     parser.on(doneEvent, () => resolve());
     parser.end(data);
   });
@@ -137,15 +138,7 @@ export async function listArchive(
     },
   });
   const parsed = new Promise<void>((resolve, reject) => {
-    parser.on('error', (error: unknown) =>
-      reject(
-        error instanceof SkillsError
-          ? error
-          : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
-              cause: error,
-            }),
-      ),
-    );
+    parser.on('error', (error: unknown) => reject(asArchiveError(error)));
     parser.on('end', () => resolve());
   });
   // Settled below either way; never an unhandled rejection when we stop early.
