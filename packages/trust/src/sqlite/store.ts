@@ -20,6 +20,7 @@ import {
   DEFAULT_TRUSTED_PACKAGES,
   type PackageChange,
   type PackageRef,
+  packageKey,
   type TrustedPackage,
   type TrustStore,
   toPackageRefs,
@@ -118,8 +119,6 @@ interface Snapshot {
   list: readonly TrustedPackage[];
 }
 
-const refKey = (ecosystem: string, name: string) => `${ecosystem}\u0000${name}`;
-
 /** A caller's own copy; spelled out because an object spread cost several times more here. */
 const copyOf = (entry: TrustedPackage): TrustedPackage => ({
   ecosystem: entry.ecosystem,
@@ -163,7 +162,7 @@ class SqliteStore implements SqliteTrustStore {
       .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
       .all()
       .map((row) => Object.freeze(toTrusted(row)));
-    const byKey = new Map(list.map((entry) => [refKey(entry.ecosystem, entry.name), entry]));
+    const byKey = new Map(list.map((entry) => [packageKey(entry), entry]));
     this.#snapshot = { version, byKey, list };
     return this.#snapshot;
   }
@@ -178,7 +177,7 @@ class SqliteStore implements SqliteTrustStore {
     for (const ref of refs) {
       const into = found[ref.ecosystem];
       if (into.has(ref.name)) continue;
-      const entry = byKey.get(refKey(ref.ecosystem, ref.name));
+      const entry = byKey.get(packageKey(ref));
       if (entry) into.set(ref.name, copyOf(entry));
     }
     return [...found.pypi.values(), ...found.conda.values()];
