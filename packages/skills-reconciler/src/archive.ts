@@ -36,7 +36,7 @@ interface ListedEntry {
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const ALLOWED_TYPES = new Set([...FILE_TYPES, 'Directory']);
 const DEFAULT_MAX_ENTRIES = 10_000;
-export const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
+const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
 /** The inflated-bytes cap as a multiple of the extracted-skill cap. */
 export const INFLATED_BYTES_FACTOR = 10;
 
