@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigBundleError, type ConfigBundleErrorCode } from './errors.js';
 import { resolveWorkerSpec } from './resolve.js';
 import { ResolvedWorkerSpec } from './schema.js';
 import { clone, sampleBundle } from './test-support/bundles.js';
-
-function expectCode(run: () => unknown, code: ConfigBundleErrorCode): ConfigBundleError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigBundleError);
-    expect((error as ConfigBundleError).code).toBe(code);
-    return error as ConfigBundleError;
-  }
-  throw new Error(`expected ${code}`);
-}
+import { expectCode } from './test-support/expect-code.js';
 
 const bundle = sampleBundle();
 const ref = { id: bundle.metadata.id, digest: bundle.metadata.digest };

@@ -1,26 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DECLARATION_PREFIXES, type DeclarationKind } from './declarations.js';
-import { ConfigBundleError, type ConfigBundleErrorCode } from './errors.js';
+import type { ConfigBundleError } from './errors.js';
 import { findForbiddenContent } from './forbidden-content.js';
 import type { UnsealedConfigBundle } from './schema.js';
 import { clone, sampleBundle } from './test-support/bundles.js';
+import { expectCode } from './test-support/expect-code.js';
 import { parseBundleJson, validateBundle } from './validate.js';
-
-function failure(run: () => unknown): ConfigBundleError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigBundleError);
-    return error as ConfigBundleError;
-  }
-  throw new Error('expected a ConfigBundleError');
-}
-
-function expectCode(run: () => unknown, code: ConfigBundleErrorCode): ConfigBundleError {
-  const error = failure(run);
-  expect(error.code).toBe(code);
-  return error;
-}
 
 /** Seals after mutating, so only the mutation (not a stale digest) can fail validation. */
 function validateMutated(mutate: (bundle: UnsealedConfigBundle) => void) {

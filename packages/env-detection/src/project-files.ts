@@ -165,9 +165,10 @@ function validate<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   throw invalidFile(path, issues.length > 300 ? `${issues.slice(0, 300)}...` : issues);
 }
 
-function dependency(spec: string, ecosystem: Ecosystem, path: string): Dependency {
+/** Runs `parse`, naming the project file in any EnvDetectionError it throws. */
+function inFile<T>(path: string, parse: () => T): T {
   try {
-    return toDependency(spec, ecosystem);
+    return parse();
   } catch (error) {
     if (error instanceof EnvDetectionError) {
       throw new EnvDetectionError(error.code, `${path}: ${error.message}`, {
@@ -179,20 +180,14 @@ function dependency(spec: string, ecosystem: Ecosystem, path: string): Dependenc
   }
 }
 
+function dependency(spec: string, ecosystem: Ecosystem, path: string): Dependency {
+  return inFile(path, () => toDependency(spec, ecosystem));
+}
+
 function channels(list: Array<string | { channel: string }> | undefined, path: string): string[] {
-  return (list ?? []).map((entry) => {
-    try {
-      return parseChannel(typeof entry === 'string' ? entry : entry.channel);
-    } catch (error) {
-      if (error instanceof EnvDetectionError) {
-        throw new EnvDetectionError(error.code, `${path}: ${error.message}`, {
-          cause: error,
-          details: { path },
-        });
-      }
-      throw error;
-    }
-  });
+  return (list ?? []).map((entry) =>
+    inFile(path, () => parseChannel(typeof entry === 'string' ? entry : entry.channel)),
+  );
 }
 
 function checkCount(dependencies: Dependency[], path: string): Dependency[] {

@@ -175,17 +175,12 @@ function uvResult(
     envId: string;
   },
 ): ResolvedEnvironment {
-  return {
-    ...base,
+  return assemble(
+    base,
     source,
-    projectFile: fields.projectFile ?? null,
-    envName: null,
-    dependencies: fields.dependencies,
-    channels: [],
-    requiresPython: fields.requiresPython,
-    python: null,
-    envHash: computeUvEnvHash(fields),
-  };
+    { ...fields, channels: [], python: null },
+    computeUvEnvHash(fields),
+  );
 }
 
 function condaResult(
@@ -201,6 +196,23 @@ function condaResult(
     envId: string;
   },
 ): ResolvedEnvironment {
+  return assemble(base, source, fields, computeCondaEnvHash(fields));
+}
+
+/** The one place a result is built; a uv result has no channels and no python pin. */
+function assemble(
+  base: Pick<ResolvedEnvironment, 'runtime' | 'runtimeReason' | 'warnings'>,
+  source: EnvSource,
+  fields: {
+    projectFile?: string | null;
+    envName?: string | null;
+    dependencies: Dependency[];
+    channels: string[];
+    requiresPython: string | null;
+    python: string | null;
+  },
+  envHash: string,
+): ResolvedEnvironment {
   return {
     ...base,
     source,
@@ -210,7 +222,7 @@ function condaResult(
     channels: fields.channels,
     requiresPython: fields.requiresPython,
     python: fields.python,
-    envHash: computeCondaEnvHash(fields),
+    envHash,
   };
 }
 

@@ -62,87 +62,25 @@ describe('extractSkill', () => {
     expect(await refusal(archive, { ...opts, subpath: 'skills/none' })).toBe('skill_invalid');
   });
 
-  const hostile: [string, RawEntry[]][] = [
-    [
-      'path traversal',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: '../escape.txt', content: 'x' },
-      ],
-    ],
-    [
-      'nested traversal',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'a/../../escape.txt', content: 'x' },
-      ],
-    ],
-    [
-      'absolute path',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: '/tmp/escape.txt', content: 'x' },
-      ],
-    ],
-    [
-      'symlink',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'link', type: '2', linkpath: '/etc/passwd' },
-      ],
-    ],
-    [
-      'hardlink',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'hl', type: '1', linkpath: 'SKILL.md' },
-      ],
-    ],
-    [
-      'char device',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'null', type: '3' },
-      ],
-    ],
-    [
-      'block device',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'sda', type: '4' },
-      ],
-    ],
-    [
-      'fifo',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: 'pipe', type: '6' },
-      ],
-    ],
-    [
-      'backslash path',
-      [
-        { path: 'SKILL.md', content: skillMd('a') },
-        { path: '..\\escape.txt', content: 'x' },
-      ],
-    ],
-    [
-      'symlink outside the subpath',
-      [
-        { path: 's/SKILL.md', content: skillMd('s') },
-        { path: 'other/l', type: '2', linkpath: '/' },
-      ],
-    ],
+  // Each case: one hostile entry beside a valid SKILL.md at the root (or at `s/` with a subpath).
+  const hostile: [string, RawEntry, string?][] = [
+    ['path traversal', { path: '../escape.txt', content: 'x' }],
+    ['nested traversal', { path: 'a/../../escape.txt', content: 'x' }],
+    ['absolute path', { path: '/tmp/escape.txt', content: 'x' }],
+    ['symlink', { path: 'link', type: '2', linkpath: '/etc/passwd' }],
+    ['hardlink', { path: 'hl', type: '1', linkpath: 'SKILL.md' }],
+    ['char device', { path: 'null', type: '3' }],
+    ['block device', { path: 'sda', type: '4' }],
+    ['fifo', { path: 'pipe', type: '6' }],
+    ['backslash path', { path: '..\\escape.txt', content: 'x' }],
+    ['symlink outside the subpath', { path: 'other/l', type: '2', linkpath: '/' }, 's'],
   ];
 
-  for (const [label, entries] of hostile) {
+  for (const [label, entry, subpath] of hostile) {
     it(`refuses an archive with a ${label} and writes nothing`, async () => {
-      expect(
-        await refusal(buildTarGz(entries), {
-          ...opts,
-          subpath: label.includes('subpath') ? 's' : undefined,
-        }),
-      ).toBe('archive_unsafe');
+      const skill = subpath === undefined ? 'SKILL.md' : `${subpath}/SKILL.md`;
+      const archive = buildTarGz([{ path: skill, content: skillMd(subpath ?? 'a') }, entry]);
+      expect(await refusal(archive, { ...opts, subpath })).toBe('archive_unsafe');
       expect(readdirSync(dir)).toEqual([]);
       expect(existsSync(join(dir, '..', 'escape.txt'))).toBe(false);
     });

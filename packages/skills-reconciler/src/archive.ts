@@ -36,7 +36,7 @@ interface ListedEntry {
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const ALLOWED_TYPES = new Set([...FILE_TYPES, 'Directory']);
 const DEFAULT_MAX_ENTRIES = 10_000;
-export const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
+const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
 /** The inflated-bytes cap as a multiple of the extracted-skill cap. */
 export const INFLATED_BYTES_FACTOR = 10;
 
@@ -86,17 +86,18 @@ function checkType(entry: { type: string }): void {
   }
 }
 
+/** Our own refusals pass through; anything tar throws means the bytes are not a readable archive. */
+function asArchiveError(error: unknown): SkillsError {
+  return error instanceof SkillsError
+    ? error
+    : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
+        cause: error,
+      });
+}
+
 function runParser(parser: Parser, data: Buffer, doneEvent: 'end' | 'close'): Promise<void> {
   return new Promise((resolve, reject) => {
-    parser.on('error', (error: unknown) =>
-      reject(
-        error instanceof SkillsError
-          ? error
-          : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
-              cause: error,
-            }),
-      ),
-    );
+    parser.on('error', (error: unknown) => reject(asArchiveError(error)));
     parser.on(doneEvent, () => resolve());
     parser.end(data);
   });
@@ -137,15 +138,7 @@ export async function listArchive(
     },
   });
   const parsed = new Promise<void>((resolve, reject) => {
-    parser.on('error', (error: unknown) =>
-      reject(
-        error instanceof SkillsError
-          ? error
-          : new SkillsError('archive_invalid', 'the archive is not a readable tar/tar.gz file', {
-              cause: error,
-            }),
-      ),
-    );
+    parser.on('error', (error: unknown) => reject(asArchiveError(error)));
     parser.on('end', () => resolve());
   });
   // Settled below either way; never an unhandled rejection when we stop early.

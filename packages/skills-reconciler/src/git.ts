@@ -20,7 +20,7 @@ export interface GitOptions {
 
 const COMMIT = /^[0-9a-f]{40}$/i;
 
-export function isCommitId(ref: string): boolean {
+function isCommitId(ref: string): boolean {
   return COMMIT.test(ref);
 }
 
@@ -50,10 +50,7 @@ export function gitEnv(options: Pick<GitOptions, 'homeDir' | 'allowSsh'> = {}): 
 }
 
 /** Runs git; resolves with stdout. Messages name the subcommand only (stderr may hold paths). */
-export function runGit(
-  args: string[],
-  options: GitOptions & { cwd?: string } = {},
-): Promise<Buffer> {
+function runGit(args: string[], options: GitOptions & { cwd?: string } = {}): Promise<Buffer> {
   throwIfAborted(options.signal);
   const max = options.maxOutputBytes ?? 16 * 1024 * 1024;
   const sub = args.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? 'command';

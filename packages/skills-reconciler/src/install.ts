@@ -1,7 +1,6 @@
 import {
   existsSync,
   lstatSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -183,8 +182,4 @@ export async function recoverRoot(root: string, inventory: InventoryStore): Prom
     await rm(staging, { recursive: true, force: true });
   }
   return recovered;
-}
-
-export function ensureDir(path: string): void {
-  mkdirSync(path, { recursive: true });
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { SkillsError } from './errors.js';
 import { skillNameSchema } from './skill.js';
 
-export const storedSourceSchema = z.union([
+const storedSourceSchema = z.union([
   z.strictObject({
     type: z.literal('tarball'),
     url: z.string(),

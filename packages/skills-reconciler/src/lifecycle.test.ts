@@ -1,8 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from '@runyard/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SkillsError } from './errors.js';
 import type { ReconcilerEvent } from './reconciler.js';
+import { code, codeOf } from './test-support/codes.js';
 import { createHarness, type Harness } from './test-support/harness.js';
 import { body } from './test-support/server.js';
 import { skillArchive } from './test-support/tar-builder.js';
@@ -20,29 +21,6 @@ const DAY = 24 * HOUR;
 
 function manifestRequests(): number {
   return h.server.requests.filter((r) => r.path === '/manifest.yaml').length;
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (error) {
-    return (error as SkillsError).code;
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return (error as SkillsError).code;
-  }
-}
-
-/** Resolves when `predicate` holds, polling the event loop (bounded by the test timeout). */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 describe('lifecycle', () => {

@@ -53,11 +53,11 @@ export interface LoadManifestsOptions {
 
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
-export function isRemoteManifest(source: string): boolean {
+function isRemoteManifest(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-export function manifestLabel(source: string, index: number): string {
+function manifestLabel(source: string, index: number): string {
   if (isRemoteManifest(source)) return `manifest #${index + 1} (${redactUrl(source)})`;
   const path = source.startsWith('file:') ? fileURLToPath(source) : source;
   return `manifest #${index + 1} (${basename(path)})`;

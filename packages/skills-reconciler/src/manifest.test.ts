@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SkillsError } from './errors.js';
 import { githubTreeToTarball, parseManifest } from './manifest.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (error) {
-    return (error as SkillsError).code;
-  }
-}
+import { code } from './test-support/codes.js';
 
 describe('parseManifest', () => {
   it('parses YAML and JSON, applies defaults and derives names', () => {

@@ -135,7 +135,7 @@ export interface PassReport {
   aborted: boolean;
 }
 
-export function emptyReport(): PassReport {
+function emptyReport(): PassReport {
   return {
     install: [],
     update: [],

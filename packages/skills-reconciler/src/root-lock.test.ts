@@ -71,6 +71,23 @@ function staging(): string[] {
   return readdirSync(h.userRoot).filter((name) => name.startsWith('.runyard-staging-'));
 }
 
+/**
+ * Publishes a manifest of tarball skills and starts a holder parked at 'staged' with the lock
+ * held and one staging folder written.
+ */
+async function stagedHolder(...names: string[]): Promise<{ manifest: string; first: Child }> {
+  h.manifest(
+    '/manifest.yaml',
+    names.map((n) => ({
+      source: { type: 'tarball', url: h.archive(`/${n}.tgz`, skillArchive(n)) },
+    })),
+  );
+  const manifest = `${h.server.url}/manifest.yaml`;
+  const first = start([h.userRoot, manifest, 'staged']);
+  expect(await first.next('AT ', 'DONE')).toBe('AT staged');
+  return { manifest, first };
+}
+
 /** The pid and start time of a process that has exited. */
 async function deadProcess(): Promise<{ pid: number; start: string }> {
   const child = spawn(process.execPath, ['-e', '']);
@@ -82,13 +99,7 @@ async function deadProcess(): Promise<{ pid: number; start: string }> {
 
 describe('the per-root lock across processes', () => {
   it('a second process waits for the first and never deletes its in-flight staging', async () => {
-    h.manifest('/manifest.yaml', [
-      { source: { type: 'tarball', url: h.archive('/a.tgz', skillArchive('a')) } },
-      { source: { type: 'tarball', url: h.archive('/b.tgz', skillArchive('b')) } },
-    ]);
-    const manifest = `${h.server.url}/manifest.yaml`;
-    const first = start([h.userRoot, manifest, 'staged']);
-    expect(await first.next('AT ', 'DONE')).toBe('AT staged');
+    const { manifest, first } = await stagedHolder('a', 'b');
     expect(staging()).toHaveLength(1);
 
     const second = start([h.userRoot, manifest]);
@@ -109,12 +120,7 @@ describe('the per-root lock across processes', () => {
   });
 
   it('gives up with skills_root_locked after lockWaitMs; the holder finishes untouched', async () => {
-    h.manifest('/manifest.yaml', [
-      { source: { type: 'tarball', url: h.archive('/a.tgz', skillArchive('a')) } },
-    ]);
-    const manifest = `${h.server.url}/manifest.yaml`;
-    const first = start([h.userRoot, manifest, 'staged']);
-    expect(await first.next('AT ', 'DONE')).toBe('AT staged');
+    const { manifest, first } = await stagedHolder('a');
 
     // The holder is parked on stdin: however long the bound, it is still holding when it ends.
     const second = start([h.userRoot, manifest, '-', '100']);
@@ -128,13 +134,7 @@ describe('the per-root lock across processes', () => {
   });
 
   it('recovers the lock and staging of a process killed with SIGKILL mid-pass', async () => {
-    h.manifest('/manifest.yaml', [
-      { source: { type: 'tarball', url: h.archive('/a.tgz', skillArchive('a')) } },
-      { source: { type: 'tarball', url: h.archive('/b.tgz', skillArchive('b')) } },
-    ]);
-    const manifest = `${h.server.url}/manifest.yaml`;
-    const first = start([h.userRoot, manifest, 'staged']);
-    expect(await first.next('AT ', 'DONE')).toBe('AT staged');
+    const { manifest, first } = await stagedHolder('a', 'b');
     const lock = JSON.parse(readFileSync(join(h.userRoot, LOCK_FILE), 'utf8')) as { pid: number };
     expect(lock.pid).toBe(first.process.pid);
     const exited = new Promise((resolve) => first.process.once('exit', resolve));

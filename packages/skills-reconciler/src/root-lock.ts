@@ -40,7 +40,7 @@ export function processStart(pid: number): string | undefined {
 
 let self: ProcessIdentity | undefined;
 
-export function selfIdentity(): ProcessIdentity {
+function selfIdentity(): ProcessIdentity {
   self ??= { pid: process.pid, start: processStart(process.pid) };
   return self;
 }

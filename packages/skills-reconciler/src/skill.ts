@@ -33,7 +33,7 @@ export interface ParsedSkill {
 const FRONTMATTER = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/;
 
 /** Max bytes of a SKILL.md; a skill file is prose, not data. */
-export const MAX_SKILL_MD_BYTES = 1024 * 1024;
+const MAX_SKILL_MD_BYTES = 1024 * 1024;
 
 /**
  * Parses a `SKILL.md`. When `expectedName` is given, the frontmatter `name` must equal it

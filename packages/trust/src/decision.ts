@@ -21,9 +21,7 @@ import {
   type TrustKeyInput,
 } from './signature.js';
 import {
-  checkAuditText,
-  MAX_ACTOR_LENGTH,
-  MAX_NOTEBOOK_PATH_LENGTH,
+  checkAuditFields,
   type PackageChange,
   type PackageRef,
   packageKey,
@@ -173,12 +171,7 @@ export interface TrustContext {
  * no longer the ones the caller saw.
  */
 export function approve(input: ApproveInput, context: TrustContext): ApproveResult {
-  const actor = checkAuditText(input.actor, 'actor', MAX_ACTOR_LENGTH);
-  const notebookPath = checkAuditText(
-    input.notebookPath,
-    'notebook path',
-    MAX_NOTEBOOK_PATH_LENGTH,
-  );
+  const { actor, notebookPath } = checkAuditFields(input);
   const read = readNotebookDependencies(input.notebook);
   const project = readProjectDependencies(input.projectDependencies ?? []);
   if (!sameFingerprint(input.fingerprint, combinedFingerprint(read.payload, project.entries))) {

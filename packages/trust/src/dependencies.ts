@@ -147,7 +147,7 @@ function toTrustError(error: unknown): unknown {
 }
 
 /** Accepts a notebook object or its JSON text/bytes (the size limit applies before parsing). */
-export function toNotebook(input: unknown): Notebook {
+function toNotebook(input: unknown): Notebook {
   try {
     if (typeof input === 'string' || input instanceof Uint8Array) return parseNotebookJson(input);
     return parseNotebook(input);

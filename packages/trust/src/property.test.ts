@@ -8,9 +8,23 @@ import {
   signNotebookDependencies,
   TrustError,
   TrustKey,
+  type TrustStore,
 } from './index.js';
 
 const key = TrustKey.fromBytes(Buffer.alloc(32, 9));
+
+/** The decision on hostile input, or undefined when it was refused (only ever with a TrustError). */
+function evaluateOrRefuse(
+  notebook: unknown,
+  store: TrustStore,
+): ReturnType<typeof evaluateTrust> | undefined {
+  try {
+    return evaluateTrust({ notebook, store, key });
+  } catch (error) {
+    expect(error).toBeInstanceOf(TrustError);
+    return undefined;
+  }
+}
 const otherKey = TrustKey.fromBytes(Buffer.alloc(32, 10));
 const NAMES = ['alpha', 'beta', 'gamma', 'numpy', 'pandas', 'reqeusts'] as const;
 type Eco = 'pypi' | 'conda';
@@ -120,13 +134,8 @@ describe('evaluateTrust property', () => {
       fc.property(fc.anything(), fc.anything(), fc.anything(), (uv, conda, runyard) => {
         const store = createMemoryTrustStore({ defaultTrustedPackages: [] });
         const notebook = { nbformat: 4, cells: [], metadata: { uv, conda, runyard } };
-        let decision: ReturnType<typeof evaluateTrust>;
-        try {
-          decision = evaluateTrust({ notebook, store, key });
-        } catch (error) {
-          expect(error).toBeInstanceOf(TrustError);
-          return;
-        }
+        const decision = evaluateOrRefuse(notebook, store);
+        if (!decision) return;
         if (!decision.needsApproval) {
           expect(decision.status).toBe('no_dependencies');
           expect(decision.dependencies).toEqual([]);
@@ -151,13 +160,8 @@ describe('evaluateTrust property', () => {
         (strings) => {
           const store = createMemoryTrustStore();
           const notebook = { nbformat: 4, cells: [], metadata: { uv: { dependencies: strings } } };
-          let decision: ReturnType<typeof evaluateTrust>;
-          try {
-            decision = evaluateTrust({ notebook, store, key });
-          } catch (error) {
-            expect(error).toBeInstanceOf(TrustError);
-            return;
-          }
+          const decision = evaluateOrRefuse(notebook, store);
+          if (!decision) return;
           expect(decision.dependencies).toHaveLength(strings.length);
           if (!decision.needsApproval) {
             const found = new Set(store.findTrusted(decision.dependencies).map((d) => d.name));

@@ -137,6 +137,17 @@ export function checkAuditText(
   return value;
 }
 
+/** The actor and notebook path every audited call records, validated once. */
+export function checkAuditFields(fields: {
+  actor?: string | null | undefined;
+  notebookPath?: string | null | undefined;
+}): { actor: string | null; notebookPath: string | null } {
+  return {
+    actor: checkAuditText(fields.actor, 'actor', MAX_ACTOR_LENGTH),
+    notebookPath: checkAuditText(fields.notebookPath, 'notebook path', MAX_NOTEBOOK_PATH_LENGTH),
+  };
+}
+
 export function checkSource(value: unknown): TrustSource {
   const parsed = TrustSourceSchema.safeParse(value);
   if (!parsed.success) {
@@ -179,12 +190,7 @@ export function createMemoryTrustStore(options: MemoryTrustStoreOptions = {}): T
     allow(packages, context) {
       const refs = toPackageRefs(packages);
       const source = checkSource(context.source);
-      const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-      const notebookPath = checkAuditText(
-        context.notebookPath,
-        'notebook path',
-        MAX_NOTEBOOK_PATH_LENGTH,
-      );
+      const { actor, notebookPath } = checkAuditFields(context);
       const at = now();
       const action: AuditAction = source === 'user-approval' ? 'approve' : 'seed';
       return refs.map((ref) => {
@@ -208,12 +214,7 @@ export function createMemoryTrustStore(options: MemoryTrustStoreOptions = {}): T
     },
     revoke(packages, context = {}) {
       const refs = toPackageRefs(packages);
-      const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-      const notebookPath = checkAuditText(
-        context.notebookPath,
-        'notebook path',
-        MAX_NOTEBOOK_PATH_LENGTH,
-      );
+      const { actor, notebookPath } = checkAuditFields(context);
       const at = now();
       return refs.map((ref) => {
         const effect: AuditEffect = trusted.delete(packageKey(ref)) ? 'removed' : 'not_trusted';

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase, SqliteStoreError } from '@runyard/sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigBundleError, type ConfigBundleErrorCode } from '../errors.js';
 import { resolveWorkerSpec } from '../resolve.js';
 import { createEnvSecretResolver, resolveSecretGrants } from '../secrets.js';
 import { clone, sampleBundle } from '../test-support/bundles.js';
+import { expectCode } from '../test-support/expect-code.js';
 import { type ConfigBundleStore, openConfigBundleStore } from './index.js';
 
 let dir: string;
@@ -20,17 +20,6 @@ function openStore(target: Parameters<typeof openConfigBundleStore>[0] = file): 
   const store = openConfigBundleStore(target, { clock: () => now });
   open.push(store);
   return store;
-}
-
-function expectCode(run: () => unknown, code: ConfigBundleErrorCode): ConfigBundleError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigBundleError);
-    expect((error as ConfigBundleError).code).toBe(code);
-    return error as ConfigBundleError;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 beforeEach(() => {

@@ -15,13 +15,12 @@ import {
   type AuditAction,
   type AuditEffect,
   type AuditEntry,
-  checkAuditText,
+  checkAuditFields,
   checkSource,
   DEFAULT_TRUSTED_PACKAGES,
-  MAX_ACTOR_LENGTH,
-  MAX_NOTEBOOK_PATH_LENGTH,
   type PackageChange,
   type PackageRef,
+  packageKey,
   type TrustedPackage,
   type TrustStore,
   toPackageRefs,
@@ -120,8 +119,6 @@ interface Snapshot {
   list: readonly TrustedPackage[];
 }
 
-const refKey = (ecosystem: string, name: string) => `${ecosystem}\u0000${name}`;
-
 /** A caller's own copy; spelled out because an object spread cost several times more here. */
 const copyOf = (entry: TrustedPackage): TrustedPackage => ({
   ecosystem: entry.ecosystem,
@@ -165,7 +162,7 @@ class SqliteStore implements SqliteTrustStore {
       .orderBy(asc(trustedPackages.ecosystem), asc(trustedPackages.name))
       .all()
       .map((row) => Object.freeze(toTrusted(row)));
-    const byKey = new Map(list.map((entry) => [refKey(entry.ecosystem, entry.name), entry]));
+    const byKey = new Map(list.map((entry) => [packageKey(entry), entry]));
     this.#snapshot = { version, byKey, list };
     return this.#snapshot;
   }
@@ -180,7 +177,7 @@ class SqliteStore implements SqliteTrustStore {
     for (const ref of refs) {
       const into = found[ref.ecosystem];
       if (into.has(ref.name)) continue;
-      const entry = byKey.get(refKey(ref.ecosystem, ref.name));
+      const entry = byKey.get(packageKey(ref));
       if (entry) into.set(ref.name, copyOf(entry));
     }
     return [...found.pypi.values(), ...found.conda.values()];
@@ -218,12 +215,7 @@ class SqliteStore implements SqliteTrustStore {
   ): PackageChange[] {
     const refs = toPackageRefs(packages);
     const source = checkSource(context.source);
-    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-    const notebookPath = checkAuditText(
-      context.notebookPath,
-      'notebook path',
-      MAX_NOTEBOOK_PATH_LENGTH,
-    );
+    const { actor, notebookPath } = checkAuditFields(context);
     const action: AuditAction = source === 'user-approval' ? 'approve' : 'seed';
     return guarded(this.db, () =>
       writeTransaction(this.db, () => {
@@ -322,12 +314,7 @@ class SqliteStore implements SqliteTrustStore {
     context: Parameters<TrustStore['revoke']>[1] = {},
   ): PackageChange[] {
     const refs = toPackageRefs(packages);
-    const actor = checkAuditText(context.actor, 'actor', MAX_ACTOR_LENGTH);
-    const notebookPath = checkAuditText(
-      context.notebookPath,
-      'notebook path',
-      MAX_NOTEBOOK_PATH_LENGTH,
-    );
+    const { actor, notebookPath } = checkAuditFields(context);
     return guarded(this.db, () =>
       writeTransaction(this.db, () => {
         const at = this.#now().toISOString();
