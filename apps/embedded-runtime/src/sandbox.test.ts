@@ -4,7 +4,6 @@
  * Runs as root on the project's machine; where bwrap cannot create a sandbox, the tests that need
  * it say so and skip only themselves.
  */
-import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,7 +16,6 @@ import {
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
 import { SandboxError } from '@runyard/sandbox';
@@ -25,10 +23,12 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { createRuntime, type Runtime } from './runtime.js';
 import { probeBubblewrap } from './sandboxing.js';
 import {
+  dirArgs,
   nextEvent,
   plainResult,
   processesMentioning,
   SYSTEM_PYTHON,
+  spawnCli,
   until,
 } from './test-support/helpers.js';
 import { type EchoServer, makeUpstreamPki, startHttpsEcho } from './test-support/upstream.js';
@@ -89,31 +89,16 @@ describe('sandbox mode at startup', () => {
     const root = makeRoot('cli');
     try {
       const dirs = dirsIn(root);
-      const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
-      const proc = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          cli,
-          'serve',
-          '--token',
-          'test-token-0123456789',
-          '--workspace',
-          dirs.workspaceRoot,
-          '--data-dir',
-          dirs.dataDir,
-          '--cache-dir',
-          dirs.cacheDir,
-          '--config-dir',
-          dirs.configDir,
-          '--sandbox',
-          'required',
-          '--bwrap',
-          join(root, 'no-such-bwrap'),
-        ],
-        { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const proc = spawnCli([
+        'serve',
+        '--token',
+        'test-token-0123456789',
+        ...dirArgs(dirs),
+        '--sandbox',
+        'required',
+        '--bwrap',
+        join(root, 'no-such-bwrap'),
+      ]);
       let stderr = '';
       proc.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();

@@ -1,6 +1,9 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
 import { SYSTEM_PYTHON } from '@runyard/testing';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime.js';
@@ -56,6 +59,37 @@ export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}):
     sandbox: 'off',
     ...overrides,
   });
+}
+
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+const APP_DIR = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `runyard-runtime <args>` as a child process from source; `env` replaces the inherited one. */
+export function spawnCli(
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: APP_DIR,
+    ...(env === undefined ? {} : { env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** The CLI flags that point a runtime at `dirs`. */
+export function dirArgs(
+  dirs: Pick<Dirs, 'workspaceRoot' | 'dataDir' | 'cacheDir' | 'configDir'>,
+): string[] {
+  return [
+    '--workspace',
+    dirs.workspaceRoot,
+    '--data-dir',
+    dirs.dataDir,
+    '--cache-dir',
+    dirs.cacheDir,
+    '--config-dir',
+    dirs.configDir,
+  ];
 }
 
 /** Resolves with the first event matching `predicate` (bounded wait). */
