@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { processesMentioning } from '@runyard/kernels';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
-import { SYSTEM_PYTHON } from '@runyard/testing';
+import { SYSTEM_PYTHON, until } from '@runyard/testing';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime.js';
 
 export { processesMentioning } from '@runyard/kernels';
@@ -90,6 +91,16 @@ export function dirArgs(
     '--config-dir',
     dirs.configDir,
   ];
+}
+
+/**
+ * A suite's teardown: closes its runtime, waits until nothing started under the temp root still
+ * runs (every kernel's connection file lives there), then removes the root.
+ */
+export async function closeAndRemove(runtime: Runtime | undefined, dirs: Dirs): Promise<void> {
+  await runtime?.close();
+  await until(() => processesMentioning(dirs.root).length === 0, 5000);
+  removeRoot(dirs.root);
 }
 
 /** Resolves with the first event matching `predicate` (bounded wait). */
