@@ -20,14 +20,14 @@ import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
 import { SandboxError } from '@runyard/sandbox';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+import type { Runtime } from './runtime.js';
 import { probeBubblewrap } from './sandboxing.js';
 import {
   dirArgs,
   nextEvent,
   plainResult,
   processesMentioning,
-  SYSTEM_PYTHON,
+  runtimeFor,
   spawnCli,
   until,
 } from './test-support/helpers.js';
@@ -62,28 +62,12 @@ function dirsIn(root: string) {
   return dirs;
 }
 
-/** Every runtime here: the dirs under `root`, Debian's python, no pools; the test adds the rest. */
-function runtimeIn(
-  dirs: ReturnType<typeof dirsIn>,
-  options: Omit<RuntimeOptions, 'dataDir' | 'cacheDir' | 'configDir' | 'workspaceRoot'>,
-): Promise<Runtime> {
-  return createRuntime({
-    dataDir: dirs.dataDir,
-    cacheDir: dirs.cacheDir,
-    configDir: dirs.configDir,
-    workspaceRoot: dirs.workspaceRoot,
-    python: SYSTEM_PYTHON,
-    pool: { envs: 0, kernels: 0 },
-    ...options,
-  });
-}
-
 describe('sandbox mode at startup', () => {
   it('required without a working bwrap is a typed startup error, never a downgrade', async () => {
     const root = makeRoot('required');
     try {
       const dirs = dirsIn(root);
-      const error = await runtimeIn(dirs, {
+      const error = await runtimeFor(dirs, {
         sandbox: 'required',
         bwrapPath: join(root, 'no-such-bwrap'),
       }).catch((e: unknown) => e);
@@ -128,7 +112,7 @@ describe('sandbox mode at startup', () => {
   it('auto without a working bwrap runs unsandboxed and says so (describe, log)', async () => {
     const root = makeRoot('auto');
     const logs: string[] = [];
-    const runtime = await runtimeIn(dirsIn(root), {
+    const runtime = await runtimeFor(dirsIn(root), {
       sandbox: 'auto',
       bwrapPath: join(root, 'no-such-bwrap'),
       onLog: (line) => logs.push(line),
@@ -323,7 +307,7 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
         { kind: 'mount_grant', name: 'SHARED', reference: 'mount:shared' },
       ],
     });
-    runtime = await runtimeIn(dirs, {
+    runtime = await runtimeFor(dirs, {
       sandbox: 'required',
       // The secret is in the host's environment too: kernels must not inherit it.
       // PATH: the workers' `python3` is Debian's (never PATH luck).
@@ -657,7 +641,7 @@ setTimeout(() => {
         { kind: 'network_policy', name: 'API', reference: 'network:echo-api' },
       ],
     });
-    runtime = await runtimeIn(dirs, {
+    runtime = await runtimeFor(dirs, {
       sandbox: 'off',
       // In the host's environment: kernels must not inherit it even unsandboxed.
       env: { ...process.env, HOME: dirs.home, RUNYARD_SECRET_GH_TOKEN: SECRET },

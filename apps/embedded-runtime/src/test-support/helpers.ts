@@ -44,11 +44,17 @@ export function dirsUnder(root: string): Dirs {
 }
 
 /**
- * A runtime on Debian's python, no pools, an offline wheelhouse: nothing touches the network.
+ * A runtime on Debian's python, no pools, an offline wheelhouse (when `dirs` has one): nothing
+ * touches the network.
  * Unsandboxed unless a test asks: these suites pin the unsandboxed contract (sandbox.test.ts
  * covers the sandbox).
  */
-export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}): Promise<Runtime> {
+export function runtimeFor(
+  dirs: Pick<Dirs, 'dataDir' | 'cacheDir' | 'configDir' | 'workspaceRoot'> & {
+    wheelhouse?: string;
+  },
+  overrides: Partial<RuntimeOptions> = {},
+): Promise<Runtime> {
   return createRuntime({
     dataDir: dirs.dataDir,
     cacheDir: dirs.cacheDir,
@@ -56,7 +62,7 @@ export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}):
     workspaceRoot: dirs.workspaceRoot,
     python: SYSTEM_PYTHON,
     pool: { envs: 0, kernels: 0 },
-    wheelhouse: { findLinks: [dirs.wheelhouse] },
+    ...(dirs.wheelhouse === undefined ? {} : { wheelhouse: { findLinks: [dirs.wheelhouse] } }),
     sandbox: 'off',
     ...overrides,
   });
