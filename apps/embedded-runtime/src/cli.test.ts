@@ -1,20 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import {
+  dirArgs,
   dirsUnder,
   processesMentioning,
   removeRoot,
   SYSTEM_PYTHON,
+  spawnCli,
   tempRoot,
   until,
 } from './test-support/helpers.js';
 
 const dirs = dirsUnder(tempRoot('cli'));
-const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
-const appDir = fileURLToPath(new URL('..', import.meta.url));
 
 afterAll(() => {
   for (const pid of processesMentioning(dirs.root)) process.kill(pid, 'SIGKILL');
@@ -22,11 +21,7 @@ afterAll(() => {
 });
 
 function serve(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
-    cwd: appDir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnCli(args, { ...process.env, ...env });
 }
 
 function collect(proc: ChildProcess) {
@@ -65,14 +60,7 @@ it('serve listens on a free port, answers /v1 with the token, and stops cleanly'
     '0',
     '--token',
     token,
-    '--workspace',
-    dirs.workspaceRoot,
-    '--data-dir',
-    dirs.dataDir,
-    '--cache-dir',
-    dirs.cacheDir,
-    '--config-dir',
-    dirs.configDir,
+    ...dirArgs(dirs),
     '--python',
     SYSTEM_PYTHON,
   ]);

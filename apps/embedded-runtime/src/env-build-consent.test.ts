@@ -4,14 +4,12 @@ import { type RuntimeError, type RuntimeEvent, RuntimeInfoSchema } from '@runyar
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Runtime } from './runtime.js';
 import {
+  closeAndRemove,
   type Dirs,
   dirsUnder,
   plainResult,
-  processesMentioning,
-  removeRoot,
   runtimeFor,
   tempRoot,
-  until,
 } from './test-support/helpers.js';
 
 let dirs: Dirs;
@@ -24,11 +22,7 @@ beforeAll(async () => {
   runtime.subscribe((event) => events.push(event));
 });
 
-afterAll(async () => {
-  await runtime?.close();
-  await until(() => processesMentioning(dirs.root).length === 0, 5000);
-  removeRoot(dirs.root);
-});
+afterAll(() => closeAndRemove(runtime, dirs));
 
 it("with envBuilds 'confirm' an uncached env waits at awaiting_env_build until apply 'sync'", async () => {
   const info = await runtime.createNotebook({ path: 'a.ipynb', dependencies: ['packaging'] });

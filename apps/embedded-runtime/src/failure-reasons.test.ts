@@ -4,13 +4,11 @@ import { type RuntimeError, type RuntimeInfo, RuntimeInfoSchema } from '@runyard
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from './runtime.js';
 import {
+  closeAndRemove,
   type Dirs,
   dirsUnder,
-  processesMentioning,
-  removeRoot,
   runtimeFor,
   tempRoot,
-  until,
 } from './test-support/helpers.js';
 
 let dirs: Dirs;
@@ -21,11 +19,7 @@ beforeAll(async () => {
   runtime = await runtimeFor(dirs);
 });
 
-afterAll(async () => {
-  await runtime?.close();
-  await until(() => processesMentioning(dirs.root).length === 0, 5000);
-  removeRoot(dirs.root);
-});
+afterAll(() => closeAndRemove(runtime, dirs));
 
 const EMPTY_NOTEBOOK = JSON.stringify({ cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 });
 

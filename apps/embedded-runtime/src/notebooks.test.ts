@@ -12,13 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from './runtime.js';
 import {
   buildTinyWheel,
+  closeAndRemove,
   type Dirs,
   dirsUnder,
   downloadedNotebook,
   nextEvent,
   plainResult,
-  processesMentioning,
-  removeRoot,
   runtimeFor,
   tempRoot,
   until,
@@ -43,12 +42,7 @@ beforeAll(async () => {
   runtime.subscribe((event) => events.push(event));
 });
 
-afterAll(async () => {
-  await runtime?.close();
-  // Every kernel's connection file lives under the temp root, so this finds all of them.
-  await until(() => processesMentioning(dirs.root).length === 0, 5000);
-  removeRoot(dirs.root);
-});
+afterAll(() => closeAndRemove(runtime, dirs));
 
 async function execute(notebookId: string, code: string) {
   return runtime.execute(notebookId, { code });

@@ -1,11 +1,10 @@
 // One RuntimeRegistry holding the runtime in-process (`local`) and the same runtime as a real
 // `runyard-runtime serve` child process (`remote`), driven through the same scenarios with real
 // kernels, a real SQLite bundle store, real worker processes and real HTTP/WebSocket.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { type ConfigBundle, createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import {
@@ -21,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from './runtime.js';
 import {
   type Dirs,
+  dirArgs,
   dirsUnder,
   downloadedNotebook,
   plainResult,
@@ -28,6 +28,7 @@ import {
   removeRoot,
   runtimeFor,
   SYSTEM_PYTHON,
+  spawnCli,
   tempRoot,
   until,
 } from './test-support/helpers.js';
@@ -36,8 +37,6 @@ const TOKEN = `e2e-token-${randomUUID()}`;
 const SECRET = `e2e-secret-${randomUUID()}`;
 // On the sleeper worker's command line, so /proc tells whether it still runs.
 const SLEEPER = `runyard-e2e-sleeper-${randomUUID().slice(0, 8)}`;
-const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
-const appDir = fileURLToPath(new URL('..', import.meta.url));
 
 // The worker prints its secret in two writes (so redaction must work across chunks) and a hash
 // of it, so the test sees the value arrived without the value ever being in an event.
@@ -101,25 +100,14 @@ interface Server {
 
 /** `runyard-runtime serve` as a child process; resolves with the URL it prints. */
 async function serve(dirs: Dirs): Promise<Server> {
-  const child = spawn(
-    process.execPath,
+  const child = spawnCli(
     [
-      '--import',
-      'tsx',
-      cli,
       'serve',
       '--port',
       '0',
       '--id',
       'remote',
-      '--workspace',
-      dirs.workspaceRoot,
-      '--data-dir',
-      dirs.dataDir,
-      '--cache-dir',
-      dirs.cacheDir,
-      '--config-dir',
-      dirs.configDir,
+      ...dirArgs(dirs),
       '--python',
       SYSTEM_PYTHON,
       '--pool-envs',
@@ -127,17 +115,13 @@ async function serve(dirs: Dirs): Promise<Server> {
       '--pool-kernels',
       '0',
     ],
+    // The token and the worker secret come from the environment, never argv. Every
+    // dependency these scenarios name is already in Debian's python: no index is needed.
     {
-      cwd: appDir,
-      // The token and the worker secret come from the environment, never argv. Every
-      // dependency these scenarios name is already in Debian's python: no index is needed.
-      env: {
-        ...process.env,
-        RUNYARD_RUNTIME_TOKEN: TOKEN,
-        RUNYARD_SECRET_API_TOKEN: SECRET,
-        PIP_NO_INDEX: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      ...process.env,
+      RUNYARD_RUNTIME_TOKEN: TOKEN,
+      RUNYARD_SECRET_API_TOKEN: SECRET,
+      PIP_NO_INDEX: '1',
     },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -139,6 +139,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // What kernels, build tools and workers' PATH come from: never the host's RUNYARD_* (secrets,
   // tokens, settings).
   const env = kernelEnvironment(hostEnv);
+  // One PATH for the sandbox's mounts and the workers' environment.
+  const searchPath = env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
   // Real paths: the sandbox hides and mounts by path, so a symlinked dir must not slip past.
   const dataDir = realDir(options.dataDir, 0o700);
   const cacheDir = realDir(options.cacheDir);
@@ -166,7 +168,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(home && isAbsolute(home) && home !== '/' ? [home] : []),
       ...(options.sandboxHiddenPaths ?? []),
     ],
-    hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    hostPath: searchPath,
     env,
   });
   const redaction = new RuntimeRedaction();
@@ -228,7 +230,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       secrets: options.secrets ?? createEnvSecretResolver({ env: hostEnv }),
       notebooks,
       events,
-      path: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      path: searchPath,
       now: clock,
       redaction,
       sandbox,

@@ -4,7 +4,6 @@
  * Runs as root on the project's machine; where bwrap cannot create a sandbox, the tests that need
  * it say so and skip only themselves.
  */
-import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,18 +16,19 @@ import {
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createEnvSecretResolver, sealBundle } from '@runyard/config-bundles';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
 import { SandboxError } from '@runyard/sandbox';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { createRuntime, type Runtime } from './runtime.js';
+import type { Runtime } from './runtime.js';
 import { probeBubblewrap } from './sandboxing.js';
 import {
+  dirArgs,
   nextEvent,
   plainResult,
   processesMentioning,
-  SYSTEM_PYTHON,
+  runtimeFor,
+  spawnCli,
   until,
 } from './test-support/helpers.js';
 import { type EchoServer, makeUpstreamPki, startHttpsEcho } from './test-support/upstream.js';
@@ -67,10 +67,7 @@ describe('sandbox mode at startup', () => {
     const root = makeRoot('required');
     try {
       const dirs = dirsIn(root);
-      const error = await createRuntime({
-        ...dirs,
-        python: SYSTEM_PYTHON,
-        pool: { envs: 0, kernels: 0 },
+      const error = await runtimeFor(dirs, {
         sandbox: 'required',
         bwrapPath: join(root, 'no-such-bwrap'),
       }).catch((e: unknown) => e);
@@ -89,31 +86,16 @@ describe('sandbox mode at startup', () => {
     const root = makeRoot('cli');
     try {
       const dirs = dirsIn(root);
-      const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
-      const proc = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          cli,
-          'serve',
-          '--token',
-          'test-token-0123456789',
-          '--workspace',
-          dirs.workspaceRoot,
-          '--data-dir',
-          dirs.dataDir,
-          '--cache-dir',
-          dirs.cacheDir,
-          '--config-dir',
-          dirs.configDir,
-          '--sandbox',
-          'required',
-          '--bwrap',
-          join(root, 'no-such-bwrap'),
-        ],
-        { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const proc = spawnCli([
+        'serve',
+        '--token',
+        'test-token-0123456789',
+        ...dirArgs(dirs),
+        '--sandbox',
+        'required',
+        '--bwrap',
+        join(root, 'no-such-bwrap'),
+      ]);
       let stderr = '';
       proc.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
@@ -130,10 +112,7 @@ describe('sandbox mode at startup', () => {
   it('auto without a working bwrap runs unsandboxed and says so (describe, log)', async () => {
     const root = makeRoot('auto');
     const logs: string[] = [];
-    const runtime = await createRuntime({
-      ...dirsIn(root),
-      python: SYSTEM_PYTHON,
-      pool: { envs: 0, kernels: 0 },
+    const runtime = await runtimeFor(dirsIn(root), {
       sandbox: 'auto',
       bwrapPath: join(root, 'no-such-bwrap'),
       onLog: (line) => logs.push(line),
@@ -328,13 +307,7 @@ describe(`sandboxed runtime (${canSandbox ? `bubblewrap ${detection.version ?? '
         { kind: 'mount_grant', name: 'SHARED', reference: 'mount:shared' },
       ],
     });
-    runtime = await createRuntime({
-      dataDir: dirs.dataDir,
-      cacheDir: dirs.cacheDir,
-      configDir: dirs.configDir,
-      workspaceRoot: dirs.workspaceRoot,
-      python: SYSTEM_PYTHON,
-      pool: { envs: 0, kernels: 0 },
+    runtime = await runtimeFor(dirs, {
       sandbox: 'required',
       // The secret is in the host's environment too: kernels must not inherit it.
       // PATH: the workers' `python3` is Debian's (never PATH luck).
@@ -668,13 +641,7 @@ setTimeout(() => {
         { kind: 'network_policy', name: 'API', reference: 'network:echo-api' },
       ],
     });
-    runtime = await createRuntime({
-      dataDir: dirs.dataDir,
-      cacheDir: dirs.cacheDir,
-      configDir: dirs.configDir,
-      workspaceRoot: dirs.workspaceRoot,
-      python: SYSTEM_PYTHON,
-      pool: { envs: 0, kernels: 0 },
+    runtime = await runtimeFor(dirs, {
       sandbox: 'off',
       // In the host's environment: kernels must not inherit it even unsandboxed.
       env: { ...process.env, HOME: dirs.home, RUNYARD_SECRET_GH_TOKEN: SECRET },

@@ -135,7 +135,7 @@ export class WorkerManager {
       try {
         isDir = statSync(cwd).isDirectory();
       } catch {
-        isDir = false;
+        // missing or unreadable: not a directory the worker can use
       }
       if (!isDir)
         throw new RuntimeError(
@@ -145,8 +145,9 @@ export class WorkerManager {
       const resolved = await resolveSecretGrants(spec.grants.secrets, this.options.secrets);
       const values = new Map<string, string>();
       for (const [name, secret] of resolved) {
-        values.set(name, secret.reveal());
-        this.options.redaction.add(secretEnvName(name), secret.reveal());
+        const value = secret.reveal();
+        values.set(name, value);
+        this.options.redaction.add(secretEnvName(name), value);
       }
       const { sandbox, grantPolicy } = this.options;
       // Host policy first (fails closed on anything it does not define), nothing started yet.

@@ -334,3 +334,10 @@ export interface RuntimeRegistryApi {
   createWorker(runtimeId: string, request: unknown, bundle?: unknown): Promise<WorkerInfo>;
   close(): Promise<void>;
 }
+
+// The `/v1` envelopes around lists and availability: one definition for the server's routes
+// and the remote client that reads them.
+export const BundlesResponse = z.object({ bundles: z.array(BundleSummarySchema) });
+export const AvailabilityResponse = z.object({ availability: BundleAvailabilitySchema });
+export const WorkersResponse = z.object({ workers: z.array(WorkerInfoSchema) });
+export const NotebooksResponse = z.object({ notebooks: z.array(RuntimeInfoSchema) });

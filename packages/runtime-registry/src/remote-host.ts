@@ -1,16 +1,17 @@
 import { inspect } from 'node:util';
 import WebSocket from 'ws';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
+  AvailabilityResponse,
   type BundleAvailability,
-  BundleAvailabilitySchema,
   type BundleSummary,
-  BundleSummarySchema,
+  BundlesResponse,
   type CreateNotebookRequest,
   type ExecuteRequest,
   type ExecuteResult,
   ExecuteResultSchema,
   type ManageDependenciesRequest,
+  NotebooksResponse,
   type PoolStatus,
   PoolStatusSchema,
   type RuntimeDescriptor,
@@ -22,6 +23,7 @@ import {
   RuntimeInfoSchema,
   type WorkerInfo,
   WorkerInfoSchema,
+  WorkersResponse,
 } from './contract.js';
 import { RuntimeError } from './errors.js';
 import { EVENTS_READY_MESSAGE } from './events-wire.js';
@@ -51,11 +53,6 @@ export interface RemoteRuntimeHostOptions {
   /** Largest response body or event message accepted (default 64 MiB). */
   maxResponseBytes?: number;
 }
-
-const BundlesResponse = z.object({ bundles: z.array(BundleSummarySchema) });
-const AvailabilityResponse = z.object({ availability: BundleAvailabilitySchema });
-const WorkersResponse = z.object({ workers: z.array(WorkerInfoSchema) });
-const NotebooksResponse = z.object({ notebooks: z.array(RuntimeInfoSchema) });
 
 const EXECUTE_GRACE_MS = 5_000;
 

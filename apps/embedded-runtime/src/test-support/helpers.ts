@@ -1,8 +1,12 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { processesMentioning } from '@runyard/kernels';
 import type { RuntimeEvent } from '@runyard/runtime-registry';
-import { SYSTEM_PYTHON } from '@runyard/testing';
+import { SYSTEM_PYTHON, until } from '@runyard/testing';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime.js';
 
 export { processesMentioning } from '@runyard/kernels';
@@ -40,11 +44,17 @@ export function dirsUnder(root: string): Dirs {
 }
 
 /**
- * A runtime on Debian's python, no pools, an offline wheelhouse: nothing touches the network.
+ * A runtime on Debian's python, no pools, an offline wheelhouse (when `dirs` has one): nothing
+ * touches the network.
  * Unsandboxed unless a test asks: these suites pin the unsandboxed contract (sandbox.test.ts
  * covers the sandbox).
  */
-export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}): Promise<Runtime> {
+export function runtimeFor(
+  dirs: Pick<Dirs, 'dataDir' | 'cacheDir' | 'configDir' | 'workspaceRoot'> & {
+    wheelhouse?: string;
+  },
+  overrides: Partial<RuntimeOptions> = {},
+): Promise<Runtime> {
   return createRuntime({
     dataDir: dirs.dataDir,
     cacheDir: dirs.cacheDir,
@@ -52,10 +62,51 @@ export function runtimeFor(dirs: Dirs, overrides: Partial<RuntimeOptions> = {}):
     workspaceRoot: dirs.workspaceRoot,
     python: SYSTEM_PYTHON,
     pool: { envs: 0, kernels: 0 },
-    wheelhouse: { findLinks: [dirs.wheelhouse] },
+    ...(dirs.wheelhouse === undefined ? {} : { wheelhouse: { findLinks: [dirs.wheelhouse] } }),
     sandbox: 'off',
     ...overrides,
   });
+}
+
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+const APP_DIR = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `runyard-runtime <args>` as a child process from source; `env` replaces the inherited one. */
+export function spawnCli(
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: APP_DIR,
+    ...(env === undefined ? {} : { env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** The CLI flags that point a runtime at `dirs`. */
+export function dirArgs(
+  dirs: Pick<Dirs, 'workspaceRoot' | 'dataDir' | 'cacheDir' | 'configDir'>,
+): string[] {
+  return [
+    '--workspace',
+    dirs.workspaceRoot,
+    '--data-dir',
+    dirs.dataDir,
+    '--cache-dir',
+    dirs.cacheDir,
+    '--config-dir',
+    dirs.configDir,
+  ];
+}
+
+/**
+ * A suite's teardown: closes its runtime, waits until nothing started under the temp root still
+ * runs (every kernel's connection file lives there), then removes the root.
+ */
+export async function closeAndRemove(runtime: Runtime | undefined, dirs: Dirs): Promise<void> {
+  await runtime?.close();
+  await until(() => processesMentioning(dirs.root).length === 0, 5000);
+  removeRoot(dirs.root);
 }
 
 /** Resolves with the first event matching `predicate` (bounded wait). */

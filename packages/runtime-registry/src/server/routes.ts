@@ -5,19 +5,21 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
-  BundleAvailabilitySchema,
-  BundleSummarySchema,
+  AvailabilityResponse,
+  BundlesResponse,
   CreateNotebookRequestSchema,
   ExecuteRequestSchema,
   ExecuteResultSchema,
   eventTopic,
   ManageDependenciesRequestSchema,
+  NotebooksResponse,
   OpenNotebookRequestSchema,
   PoolStatusSchema,
   type RuntimeApi,
   RuntimeDescriptorSchema,
   RuntimeInfoSchema,
   WorkerInfoSchema,
+  WorkersResponse,
 } from '../contract.js';
 import { EVENTS_READY_MESSAGE } from '../events-wire.js';
 
@@ -30,7 +32,6 @@ export interface RuntimeRoutesOptions {
 }
 
 const IdParams = z.object({ id: z.string().min(1).max(1024) });
-const AvailabilityResponse = z.object({ availability: BundleAvailabilitySchema });
 const EVENT_TOPICS = new Set(['lifecycle', 'env', 'outputs', 'workers']);
 
 function topicsFrom(query: unknown): Set<string> | undefined {
@@ -57,11 +58,9 @@ export function registerRuntimeRoutes(
     api.describe(),
   );
 
-  app.get(
-    '/v1/config-bundles',
-    { schema: { response: { 200: z.object({ bundles: z.array(BundleSummarySchema) }) } } },
-    async () => ({ bundles: await api.listBundles() }),
-  );
+  app.get('/v1/config-bundles', { schema: { response: { 200: BundlesResponse } } }, async () => ({
+    bundles: await api.listBundles(),
+  }));
 
   // The bundle itself is validated by the runtime so a refusal carries its precise code.
   app.post(
@@ -89,11 +88,9 @@ export function registerRuntimeRoutes(
     }),
   );
 
-  app.get(
-    '/v1/workers',
-    { schema: { response: { 200: z.object({ workers: z.array(WorkerInfoSchema) }) } } },
-    async () => ({ workers: await api.listWorkers() }),
-  );
+  app.get('/v1/workers', { schema: { response: { 200: WorkersResponse } } }, async () => ({
+    workers: await api.listWorkers(),
+  }));
 
   app.post(
     '/v1/workers',
@@ -113,11 +110,9 @@ export function registerRuntimeRoutes(
     (request) => api.stopWorker(request.params.id),
   );
 
-  app.get(
-    '/v1/notebooks',
-    { schema: { response: { 200: z.object({ notebooks: z.array(RuntimeInfoSchema) }) } } },
-    async () => ({ notebooks: await api.listNotebooks() }),
-  );
+  app.get('/v1/notebooks', { schema: { response: { 200: NotebooksResponse } } }, async () => ({
+    notebooks: await api.listNotebooks(),
+  }));
 
   app.post(
     '/v1/notebooks',
