@@ -45,6 +45,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Why `path` is ambiguous for some upstream, or `undefined` when it reads the same everywhere. */
 export function pathAmbiguity(path: string): string | undefined {
+  const readings = readPath(path);
+  return typeof readings === 'string' ? readings : undefined;
+}
+
+/** The path as upstreams may read it (raw, decoded, NFKC-folded), or why it is ambiguous. */
+function readPath(path: string): string | { decoded: string; folded: string } {
   if (!path.startsWith('/')) return 'is not an absolute path';
   if (!RAW_ALLOWED.test(path)) {
     return 'has a character upstreams may treat as structure (; \\ or unencoded)';
@@ -62,7 +68,8 @@ export function pathAmbiguity(path: string): string | undefined {
   } catch {
     return 'has percent escapes that are not valid UTF-8';
   }
-  const folded = decoded.normalize('NFKC');
+  // NFKC leaves ASCII alone: only fold what has other characters.
+  const folded = /^[\x00-\x7f]*$/.test(decoded) ? decoded : decoded.normalize('NFKC');
   for (const form of [path, decoded, folded]) {
     if (form.split('/').some((segment) => segment.length > 0 && /^\.+$/.test(segment))) {
       return 'has dot segments';
@@ -71,7 +78,7 @@ export function pathAmbiguity(path: string): string | undefined {
   if (STRUCTURAL_CHARS.test(folded) || countSlashes(folded) !== countSlashes(path)) {
     return 'has characters that normalise to separators or dots';
   }
-  return undefined;
+  return { decoded, folded };
 }
 
 /** `prefix` at a segment boundary: `/api` covers `/api` and `/api/x`, not `/apix`. */
@@ -92,13 +99,15 @@ export function isCanonicalPrefix(prefix: string): boolean {
  * whatever prefix it seems to be under.
  */
 export function secretPathVerdict(prefix: string, path: string): SecretPathVerdict {
-  const ambiguity = pathAmbiguity(path);
-  if (ambiguity !== undefined) return { ok: false, reason: 'ambiguous', detail: ambiguity };
+  const readings = readPath(path);
+  if (typeof readings === 'string') return { ok: false, reason: 'ambiguous', detail: readings };
   // Escapes here are non-structural, so decoding keeps every '/', but compare every reading.
+  const prefixReadings = readPath(prefix);
   const inside =
+    typeof prefixReadings !== 'string' &&
     withinPrefix(prefix, path) &&
-    withinPrefix(percentDecode(prefix), percentDecode(path)) &&
-    withinPrefix(percentDecode(prefix).normalize('NFKC'), percentDecode(path).normalize('NFKC'));
+    withinPrefix(prefixReadings.decoded, readings.decoded) &&
+    withinPrefix(prefixReadings.folded, readings.folded);
   return inside ? { ok: true } : { ok: false, reason: 'outside', detail: 'is outside the prefix' };
 }
 
