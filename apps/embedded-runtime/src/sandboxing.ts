@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, readdirSync, realpathSync, rmdirSync, statSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { LaunchKernelOptions } from '@runyard/kernels';
+import { RuntimeError } from '@runyard/runtime-registry';
 import {
   type BubblewrapDetection,
   buildBwrapArgv,
@@ -59,6 +60,94 @@ function onPath(program: string, path: string, cwd?: string): string | undefined
     }
   }
   return undefined;
+}
+
+/**
+ * Where a command worker's program comes from, which decides whether the sandbox may mount
+ * anything to make it runnable:
+ * - `host`: found through the host's `PATH` in a directory outside the workspace, or an absolute
+ *   path the configuration names outside the workspace. Its installation prefix may be exposed
+ *   read-only (pyenv's python, nvm's node under the hidden home).
+ * - `workspace`: a path into the workspace (`./npc`, `bin/tool`, or a `PATH` hit in a workspace
+ *   directory). Run from the workspace as it is; nothing is ever mounted for it. A symlink there
+ *   whose target leaves the workspace is refused (`path_outside_workspace`).
+ * - `missing`: nothing there (the command fails as `command_not_found`).
+ *
+ * Why mounts never depend on workspace content: the workspace is hostile, and a kernel or
+ * another worker can re-point a link between this check and bwrap's `execvp`. Because a
+ * `workspace` program gets no mounts, such a swap only reaches what the sandbox already shows
+ * (a hidden directory stays an empty tmpfs inside); the refusal of a leaving link is a clear,
+ * typed answer, not the defence.
+ */
+export type ProgramSource =
+  | { kind: 'host'; file: string }
+  | { kind: 'workspace' }
+  | { kind: 'missing' };
+
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function realOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Classifies `program` (a worker's `argv[0]`) as the sandbox will run it from `cwd`.
+ * `workspaceRoot` is a real path. Throws `path_outside_workspace` for a workspace program whose
+ * path or link leaves the workspace.
+ */
+export function programSource(
+  program: string,
+  options: { cwd: string; workspaceRoot: string; hostPath: string },
+): ProgramSource {
+  const { workspaceRoot } = options;
+  const inWorkspace = (file: string): ProgramSource => {
+    const real = realOrUndefined(file);
+    if (real === undefined || !isExecutableFile(real)) return { kind: 'missing' };
+    if (!isInside(real, workspaceRoot)) {
+      throw new RuntimeError(
+        'path_outside_workspace',
+        "The worker's program is a link that leaves the workspace; name it through PATH instead",
+      );
+    }
+    return { kind: 'workspace' };
+  };
+  if (program.includes('/')) {
+    const file = resolve(options.cwd, program);
+    // The directory it is named through decides, lexically and after resolving its links.
+    const dir = realOrUndefined(dirname(file)) ?? dirname(file);
+    if (isInside(file, workspaceRoot) || isInside(dir, workspaceRoot)) return inWorkspace(file);
+    if (!isAbsolute(program)) {
+      // `../..` out of the workspace from a relative name: not configuration, not workspace.
+      throw new RuntimeError(
+        'path_outside_workspace',
+        "The worker's program is a relative path that leaves the workspace",
+      );
+    }
+    return isExecutableFile(file) ? { kind: 'host', file } : { kind: 'missing' };
+  }
+  for (const dir of options.hostPath.split(delimiter)) {
+    // A relative PATH entry resolves against the cwd, i.e. the workspace: execvp inside would
+    // find it there too, so it is a workspace program.
+    const base = isAbsolute(dir) ? dir : resolve(options.cwd, dir || '.');
+    const candidate = join(base, program);
+    if (!isExecutableFile(candidate)) continue;
+    const realDir = realOrUndefined(base) ?? base;
+    if (!isAbsolute(dir) || isInside(base, workspaceRoot) || isInside(realDir, workspaceRoot))
+      return inWorkspace(candidate);
+    return { kind: 'host', file: candidate };
+  }
+  return { kind: 'missing' };
 }
 
 export interface RuntimeSandboxOptions {
@@ -216,8 +305,16 @@ export class RuntimeSandbox {
       mounts.push({ path: this.options.workspaceRoot, readOnly: true }, ...spec.mounts);
     }
     if (spec.egressDir) mounts.push({ path: spec.egressDir, readOnly: true });
-    const program = spec.command[0] && onPath(spec.command[0], this.options.hostPath, spec.cwd);
-    if (program) mounts.push(...this.exposeProgram(program));
+    // Only a program from the host (PATH, or an absolute path outside the workspace) may have its
+    // installation exposed; one named through the workspace runs as it is (see ProgramSource).
+    const source = spec.command[0]
+      ? programSource(spec.command[0], {
+          cwd: spec.cwd,
+          workspaceRoot: this.options.workspaceRoot,
+          hostPath: this.options.hostPath,
+        })
+      : ({ kind: 'missing' } as const);
+    if (source.kind === 'host') mounts.push(...this.exposeProgram(source.file));
     if (spec.proxySocket) mounts.push(...this.exposeProgram(process.execPath));
     return buildBwrapArgv({
       command: spec.command,

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseRuntimeUrlPattern } from './runtime-urls.js';
 
 /**
  * Every `runyard serve` setting, in one table: the flag, the environment variable, the config
@@ -72,6 +73,14 @@ export const SERVE_OPTIONS = [
     env: 'RUNYARD_ALLOWED_ORIGINS',
     help: 'extra Origin allowed for WebSocket upgrades (repeatable; env: comma-separated)',
     default: 'same host only',
+    multiple: true,
+  },
+  {
+    key: 'runtimeUrls',
+    flag: 'runtime-url',
+    env: 'RUNYARD_RUNTIME_URLS',
+    help: 'remote runtime URL pattern POST /api/runtimes accepts, scheme://host[:port|:*][/path] or * (repeatable; env: comma-separated)',
+    default: 'anything on a loopback --host, nothing otherwise',
     multiple: true,
   },
   {
@@ -184,6 +193,8 @@ export const ServeConfigSchema = z.strictObject({
   token: z.string().min(16, 'a configured token must be at least 16 characters').optional(),
   python: z.string().min(1).optional(),
   allowedOrigins: z.array(z.string().min(1)).default([]),
+  /** Remote runtime URL patterns (runtime-urls.ts); unset: anything on a loopback bind only. */
+  runtimeUrls: z.array(z.string().min(1).max(2048)).max(256).optional(),
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
@@ -295,6 +306,13 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
   if (config.bwrap?.includes('/')) config.bwrap = resolve(cwd, config.bwrap);
   for (const mount of Object.values(config.grants?.mounts ?? {}))
     mount.path = resolve(cwd, mount.path);
+  for (const pattern of config.runtimeUrls ?? []) {
+    try {
+      parseRuntimeUrlPattern(pattern);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
   return config;
 }
 

@@ -16,6 +16,7 @@ import {
   type RuntimeProvider,
 } from './runtimes.js';
 import { createSkillsService, type SkillsService } from './skills.js';
+import { WorkerDirectory } from './worker-directory.js';
 
 /** Everything the REST, WebSocket and MCP layers work on; one instance per process. */
 export interface WorkspaceServices {
@@ -29,7 +30,7 @@ export interface WorkspaceServices {
   /** The base interpreter of kernel envs (for the startup banner and `describe`). */
   readonly python: ResolvedPython;
   /** Workers created through this server, so `GET /api/workers/:id` knows where to look. */
-  readonly workerRuntimes: Map<string, string>;
+  readonly workers: WorkerDirectory;
   /** The default runtime: every notebook operation goes here. */
   local(): RuntimeHost;
   registerRemote(options: RemoteRuntimeOptions): ReturnType<RuntimeRegistryApi['register']>;
@@ -113,6 +114,7 @@ export async function openServices(
 
     await skills.start();
     let closed: Promise<void> | undefined;
+    const workers = new WorkerDirectory();
     return {
       config,
       db,
@@ -122,7 +124,7 @@ export async function openServices(
       events,
       logger,
       python,
-      workerRuntimes: new Map(),
+      workers,
       local: () => registry.defaultRuntime(),
       registerRemote(remote) {
         const host = provider.createRemoteRuntime(remote);
@@ -141,6 +143,7 @@ export async function openServices(
       async unregister(runtimeId) {
         await registry.unregister(runtimeId);
         events.detachRuntime(runtimeId);
+        workers.forgetRuntime(runtimeId);
       },
       close() {
         closed ??= unwind();

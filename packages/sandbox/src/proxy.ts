@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { createLeafIssuer, type GeneratedCa, systemCaPem } from './ca.js';
 import { SandboxError, type SandboxErrorCode } from './errors.js';
+import { isCanonicalPrefix, secretPathVerdict } from './path-policy.js';
 import { findPlaceholderTokens, PLACEHOLDER_LIKE } from './placeholders.js';
 import { createRedactor } from './redact.js';
 import { createRedactingTransform } from './redact-transform.js';
@@ -139,25 +140,13 @@ function resolveDestination(d: Destination): ResolvedDestination {
     throw new SandboxError('invalid_grant', 'destination port is not a TCP port');
   }
   const pathPrefix = d.pathPrefix ?? '/';
-  if (!pathPrefix.startsWith('/') || !isCanonicalPath(pathPrefix)) {
+  if (!isCanonicalPrefix(pathPrefix)) {
     throw new SandboxError(
       'invalid_grant',
-      'destination path prefix must be a canonical absolute path',
+      'destination path prefix must be an absolute path without dot segments, `;`, `\\` or encoded separators',
     );
   }
   return { scheme, host, port, pathPrefix };
-}
-
-/** Dot segments, encoded dots and backslashes could let an upstream resolve past the prefix. */
-function isCanonicalPath(path: string): boolean {
-  if (/%2e|\\|%5c/i.test(path)) return false;
-  return !path.split('/').some((segment) => segment === '.' || segment === '..');
-}
-
-function pathMatches(prefix: string, path: string): boolean {
-  if (prefix === '/' || path === prefix) return true;
-  if (prefix.endsWith('/')) return path.startsWith(prefix);
-  return path.startsWith(`${prefix}/`);
 }
 
 function sameTarget(a: Target, b: Target): boolean {
@@ -315,22 +304,21 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
         'request carries a placeholder that matches no grant',
       );
     }
-    const ok = grant.destinations.some(
-      (d) => sameTarget(d, target) && pathMatches(d.pathPrefix, path),
-    );
-    if (!ok) {
-      throw new Refusal(
-        'placeholder_not_granted',
-        `secret ${grant.secret} is not granted for this destination`,
-      );
-    }
-    if (!isCanonicalPath(path)) {
+    const destinations = grant.destinations.filter((d) => sameTarget(d, target));
+    // One verdict per prefix; an ambiguous path gets no secret whatever prefix it seems under.
+    const verdicts = destinations.map((d) => secretPathVerdict(d.pathPrefix, path));
+    if (verdicts.some((v) => v.ok)) return grant;
+    const ambiguous = verdicts.find((v) => !v.ok && v.reason === 'ambiguous');
+    if (ambiguous && !ambiguous.ok) {
       throw new Refusal(
         'request_refused',
-        'request path has dot segments; credentials are not sent',
+        `request path ${ambiguous.detail}; credentials are not sent`,
       );
     }
-    return grant;
+    throw new Refusal(
+      'placeholder_not_granted',
+      `secret ${grant.secret} is not granted for this destination`,
+    );
   }
 
   function substitute(

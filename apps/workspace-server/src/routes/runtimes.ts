@@ -5,10 +5,12 @@ import {
   RuntimeEntrySchema,
   RuntimeError,
   RuntimeHealthSchema,
+  type WorkerInfo,
   WorkerInfoSchema,
 } from '@runyard/runtime-registry';
 import { z } from 'zod';
 import { WorkspaceError } from '../errors.js';
+import { decideRuntimeUrl, isLoopbackBind, parseRuntimeUrlPattern } from '../runtime-urls.js';
 import type { WorkspaceServices } from '../services.js';
 import { errors, IdParams, IdSchema, type WorkspaceApp } from './schemas.js';
 
@@ -22,7 +24,7 @@ const RegisterRuntimeSchema = z.object({
   token: z.string().min(1).max(4096),
 });
 
-/** A runtime's URL as it is safe to show: no userinfo, query or fragment. */
+/** A runtime's URL, parsed: absolute http(s) only. */
 export function checkRuntimeUrl(raw: string): URL {
   let url: URL;
   try {
@@ -36,6 +38,25 @@ export function checkRuntimeUrl(raw: string): URL {
   return url;
 }
 
+/**
+ * Registration is a request forger by nature (the server then calls that URL), so which URLs
+ * are accepted is the operator's decision: see runtime-urls.ts. The messages never echo the URL
+ * (it may carry credentials).
+ */
+export function assertRuntimeUrlAllowed(
+  url: URL,
+  policy: Parameters<typeof decideRuntimeUrl>[1],
+): void {
+  const decision = decideRuntimeUrl(url, policy);
+  if (decision.allowed) return;
+  throw new WorkspaceError(
+    'runtime_url_not_allowed',
+    decision.reason === 'not_configured'
+      ? 'this server listens beyond loopback, so remote runtime URLs must match a configured runtimeUrls pattern, and none is configured'
+      : 'the runtime URL matches no configured runtimeUrls pattern',
+  );
+}
+
 const WorkerBody = CreateWorkerRequest.extend({
   runtimeId: IdSchema.optional(),
   /** Synced to the runtime first when it lacks it. */
@@ -43,8 +64,12 @@ const WorkerBody = CreateWorkerRequest.extend({
 });
 
 export function registerRuntimeRoutes(app: WorkspaceApp, services: WorkspaceServices): void {
-  const { registry } = services;
+  const { registry, workers } = services;
   const tags = ['runtimes'];
+  const urlPolicy = {
+    patterns: services.config.runtimeUrls?.map(parseRuntimeUrlPattern),
+    loopbackBind: isLoopbackBind(services.config.host),
+  };
 
   app.get(
     '/api/runtimes',
@@ -66,11 +91,11 @@ export function registerRuntimeRoutes(app: WorkspaceApp, services: WorkspaceServ
         summary:
           'Register a remote runtime server (its URL credentials and token are never returned)',
         body: RegisterRuntimeSchema,
-        response: { 201: RuntimeEntrySchema, ...errors(409) },
+        response: { 201: RuntimeEntrySchema, ...errors(403, 409) },
       },
     },
     async (request, reply) => {
-      checkRuntimeUrl(request.body.url);
+      assertRuntimeUrlAllowed(checkRuntimeUrl(request.body.url), urlPolicy);
       const entry = services.registerRemote(request.body);
       return reply.code(201).send(entry);
     },
@@ -151,21 +176,63 @@ export function registerRuntimeRoutes(app: WorkspaceApp, services: WorkspaceServ
         tags: ['workers'],
         summary: 'Create an agent worker from a profile (on the default runtime unless runtimeId)',
         body: WorkerBody,
-        response: { 201: WorkerInfoSchema, ...errors(403, 404, 409, 422) },
+        response: { 201: WorkerInfoSchema, ...errors(403, 404, 409, 422, 502) },
       },
     },
     async (request, reply) => {
       const { runtimeId = services.local().id, bundle, ...workerRequest } = request.body;
-      const worker = await registry.createWorker(runtimeId, workerRequest, bundle);
-      services.workerRuntimes.set(worker.workerId, runtimeId);
+      const asked = workerRequest.workerId;
+      // Held before the runtime is asked: a duplicate never reaches any runtime.
+      const release = asked === undefined ? undefined : workers.reserve(asked, runtimeId);
+      let worker: WorkerInfo;
+      try {
+        worker = await registry.createWorker(runtimeId, workerRequest, bundle);
+      } catch (error) {
+        release?.();
+        throw error;
+      }
+      // A runtime (a remote, possibly hostile) answers with the id: believe it only when it is
+      // the one asked for, or a new one. Never re-point an id another runtime holds.
+      const believed =
+        asked === undefined ? workers.claim(worker.workerId, runtimeId) : worker.workerId === asked;
+      if (!believed) {
+        release?.();
+        await stopQuietly(runtimeId, worker.workerId);
+        throw new WorkspaceError(
+          'remote_worker_id_refused',
+          'the runtime answered with a worker id that is not the one asked for or belongs to another runtime; that worker was stopped',
+        );
+      }
       return reply.code(201).send(worker);
     },
   );
 
-  /** The runtime holding a worker: the one it was created on, else the first that knows it. */
+  /** Stops a worker on the runtime that made it (never looked up by id alone). */
+  async function stopQuietly(runtimeId: string, workerId: string) {
+    try {
+      await registry.get(runtimeId).stopWorker(workerId);
+    } catch {
+      // best effort: the answer was already wrong
+    }
+  }
+
+  /**
+   * The runtime holding a worker: the one it was created on through this server; else the
+   * default runtime first, then the others (a worker created on a runtime directly). A remote
+   * can never answer for an id the directory or the default runtime holds.
+   */
   async function findWorker(workerId: string) {
-    const known = services.workerRuntimes.get(workerId);
-    const candidates = known ? [known] : registry.list().map((entry) => entry.id);
+    const known = workers.runtimeOf(workerId);
+    const defaultId = services.local().id;
+    const candidates = known
+      ? [known]
+      : [
+          defaultId,
+          ...registry
+            .list()
+            .map((entry) => entry.id)
+            .filter((id) => id !== defaultId),
+        ];
     for (const runtimeId of candidates) {
       try {
         const host = registry.get(runtimeId);

@@ -1,0 +1,20 @@
+/** Issue 22 §1: paths that stay under `/allowed` as bytes but not as some upstream reads them. */
+export const CROSSING_VECTORS = [
+  '/allowed/..%2Fother',
+  '/allowed/..%2fother',
+  '/allowed/..;/other',
+  '/allowed/..;x=1/other',
+  '/allowed/%2e%2e/other',
+  '/allowed/%2E%2E%2Fother',
+  '/allowed/.%2e/other',
+  '/allowed/..%5Cother',
+  '/allowed/..%5cother',
+  '/allowed/..\\other',
+  '/allowed/%252e%252e%252fother',
+  '/allowed/..%252Fother',
+  '/allowed/%c0%ae%c0%ae%c0%afother',
+  '/allowed/%ef%bc%8e%ef%bc%8e%ef%bc%8fother',
+  '/allowed/..%00/other',
+  '/allowed/...%2fother',
+  '/allowed;/../other',
+];
