@@ -20,4 +20,5 @@ step lint pnpm lint
 step typecheck pnpm typecheck
 step test pnpm test
 step build pnpm build
+step "consumer check" bash scripts/consumer-check.sh
 step "bench smoke" pnpm bench --smoke

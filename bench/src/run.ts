@@ -8,12 +8,13 @@ import { parseArgs } from 'node:util';
 import { machineInfo } from './machine.js';
 import { type Figure, printTable, type Skipped, writeResults } from './report.js';
 import type { Suite, SuiteContext } from './suite.js';
+import { cliSuite } from './suites/cli.js';
 import { floorSuite } from './suites/floor.js';
 import { kernelsSuite } from './suites/kernels.js';
 import { microSuite } from './suites/micro.js';
 import { serverSuite } from './suites/server.js';
 
-const suites: Suite[] = [floorSuite, kernelsSuite, microSuite, serverSuite];
+const suites: Suite[] = [floorSuite, kernelsSuite, microSuite, serverSuite, cliSuite];
 
 const { values } = parseArgs({
   allowPositionals: true,

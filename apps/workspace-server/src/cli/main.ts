@@ -1,13 +1,5 @@
-import { bundleCommand } from './bundle.js';
 import { ApiError } from './client.js';
 import { type CliIo, ExitCode, isUsageError, println, processIo } from './common.js';
-import { detectCommand } from './detect.js';
-import { envCommand } from './env.js';
-import { mcpCommand } from './mcp.js';
-import { runtimeCommand } from './runtime.js';
-import { serveCommand } from './serve.js';
-import { skillsCommand } from './skills.js';
-import { trustCommand } from './trust.js';
 
 export const USAGE = `Usage: runyard <command> [options]
 
@@ -30,15 +22,18 @@ Run "runyard <command> --help" for a command's options.`;
 
 type Command = (io: CliIo, args: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  mcp: (io, args) => mcpCommand(io, args),
-  runtime: runtimeCommand,
-  detect: detectCommand,
-  trust: trustCommand,
-  bundle: bundleCommand,
-  skills: skillsCommand,
-  env: envCommand,
+// Each command is loaded when it runs, so `runyard detect` never loads the server, the kernels'
+// ZeroMQ binding or SQLite: a one-shot command pays for what it uses (see the CLI figures in
+// BENCHMARKS.md).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  mcp: async () => (await import('./mcp.js')).mcpCommand,
+  runtime: async () => (await import('./runtime.js')).runtimeCommand,
+  detect: async () => (await import('./detect.js')).detectCommand,
+  trust: async () => (await import('./trust.js')).trustCommand,
+  bundle: async () => (await import('./bundle.js')).bundleCommand,
+  skills: async () => (await import('./skills.js')).skillsCommand,
+  env: async () => (await import('./env.js')).envCommand,
 };
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -49,13 +44,13 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
   const name = first === undefined || first.startsWith('-') ? 'serve' : first;
   const args = name === first ? rest : argv;
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     println(io.stderr, `runyard: unknown command: ${name}\n\n${USAGE}`);
     return ExitCode.usage;
   }
   try {
-    return await command(io, args);
+    return await (await load())(io, args);
   } catch (error) {
     const message = (error as Error).message;
     if (isUsageError(error)) {
