@@ -47,7 +47,8 @@ export function checkHttpAnswer(
   jsonRpc = false,
 ): Problem[] {
   const problems: Problem[] = [];
-  if (status >= 500) problems.push({ kind: '5xx', detail: `status ${status}: ${text.slice(0, 300)}` });
+  if (status >= 500)
+    problems.push({ kind: '5xx', detail: `status ${status}: ${text.slice(0, 300)}` });
   const leak = leakIn(text, secrets);
   if (leak) problems.push({ kind: 'leak', detail: `answer contains ${JSON.stringify(leak)}` });
   if (STACK.test(text)) problems.push({ kind: 'stack', detail: text.slice(0, 300) });
@@ -56,7 +57,10 @@ export function checkHttpAnswer(
     try {
       body = JSON.parse(text);
     } catch {
-      problems.push({ kind: 'error-shape', detail: `status ${status}, not JSON: ${text.slice(0, 200)}` });
+      problems.push({
+        kind: 'error-shape',
+        detail: `status ${status}, not JSON: ${text.slice(0, 200)}`,
+      });
       return problems;
     }
     const ok = isErrorShape(body) || (jsonRpc && isJsonRpcError(body));

@@ -56,7 +56,8 @@ export function litter(dir: string): string[] {
     }
     for (const e of entries) {
       const full = join(d, e.name);
-      if (/\.tmp$|\.tmp[.-]|^\.tmp|\.partial$|\.staging|\.runyard-tmp/i.test(e.name)) found.push(relative(dir, full));
+      if (/\.tmp$|\.tmp[.-]|^\.tmp|\.partial$|\.staging|\.runyard-tmp/i.test(e.name))
+        found.push(relative(dir, full));
       if (e.isDirectory() && depth < 6 && e.name !== '.venv') walk(full, depth + 1);
     }
   };
@@ -88,7 +89,12 @@ async function waitSettled(server: Running, id: string, timeoutMs = 120_000): Pr
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await apiOk<Info>(server, 'GET', `/api/notebooks/${id}`);
-    if (!['resolving', 'preparing_env', 'launching', 'connecting', 'not_started'].includes(info.lifecycle)) return info;
+    if (
+      !['resolving', 'preparing_env', 'launching', 'connecting', 'not_started'].includes(
+        info.lifecycle,
+      )
+    )
+      return info;
     if (Date.now() > deadline) return info;
     await sleep(200);
   }
@@ -108,10 +114,15 @@ function notebookWrite(): Scenario {
         [0, 1, 2, 3].map(async (s) => {
           for (let i = 0; ; i++) {
             const name = `dep-r${r}-s${s}-${i}`;
-            const res = await api(server, 'POST', `/api/notebooks/${info.notebookId}/dependencies`, {
-              add: [name],
-              apply: 'none',
-            });
+            const res = await api(
+              server,
+              'POST',
+              `/api/notebooks/${info.notebookId}/dependencies`,
+              {
+                add: [name],
+                apply: 'none',
+              },
+            );
             if (res.status === 200) names.push(name);
           }
         }),
@@ -125,11 +136,13 @@ function notebookWrite(): Scenario {
       for (const [path, names] of acked) {
         const file = join(dirs.workspace, path);
         if (!existsSync(file)) {
-          if (names.length > 0) problems.push(`${path} is gone (${names.length} acknowledged edits)`);
+          if (names.length > 0)
+            problems.push(`${path} is gone (${names.length} acknowledged edits)`);
           continue;
         }
         const text = readFileSync(file, 'utf8');
-        for (const n of names) if (!text.includes(`"${n}"`)) problems.push(`${path}: acknowledged ${n} lost`);
+        for (const n of names)
+          if (!text.includes(`"${n}"`)) problems.push(`${path}: acknowledged ${n} lost`);
       }
       return problems;
     },
@@ -144,7 +157,10 @@ function envBuild(): Scenario {
       for (let r = 0; r < rounds; r++) buildTinyWheel(dirs.wheelhouse, 'tinypkg', `0.1.${r}`);
     },
     async drive(server, r) {
-      await api(server, 'POST', '/api/notebooks', { path: `env${r}.ipynb`, dependencies: [`tinypkg==0.1.${r}`] });
+      await api(server, 'POST', '/api/notebooks', {
+        path: `env${r}.ipynb`,
+        dependencies: [`tinypkg==0.1.${r}`],
+      });
     },
     async killAt(server) {
       const deadline = Date.now() + 60_000;
@@ -160,7 +176,10 @@ function envBuild(): Scenario {
       if (existsSync(join(dirs.workspace, path))) {
         info = await apiOk<Info>(server, 'POST', '/api/notebooks/open', { path });
       } else {
-        info = await apiOk<Info>(server, 'POST', '/api/notebooks', { path, dependencies: [`tinypkg==0.1.${r}`] });
+        info = await apiOk<Info>(server, 'POST', '/api/notebooks', {
+          path,
+          dependencies: [`tinypkg==0.1.${r}`],
+        });
       }
       if (info.lifecycle === 'awaiting_trust')
         info = await apiOk<Info>(server, 'POST', `/api/notebooks/${info.notebookId}/dependencies`, {
@@ -176,7 +195,11 @@ function envBuild(): Scenario {
       );
       const ok = result.status === 200 && JSON.stringify(result.body).includes('42');
       await api(server, 'DELETE', `/api/notebooks/${info.notebookId}`);
-      return ok ? [] : [`${path}: env not usable after the restart: ${result.status} ${JSON.stringify(result.body).slice(0, 200)}`];
+      return ok
+        ? []
+        : [
+            `${path}: env not usable after the restart: ${result.status} ${JSON.stringify(result.body).slice(0, 200)}`,
+          ];
     },
   };
 }
@@ -190,12 +213,19 @@ function skillsInstall(): Scenario {
     args(dirs, r) {
       const src = join(dirs.root, `skill-src-${r}`, 'rel-skill');
       mkdirSync(src, { recursive: true });
-      writeFileSync(join(src, 'SKILL.md'), `---\nname: rel-skill\ndescription: round ${r}\n---\nround ${r}\n`);
-      for (let i = 0; i < files(r); i++) writeFileSync(join(src, `f${i}.txt`), `round ${r} file ${i}\n`.repeat(50));
+      writeFileSync(
+        join(src, 'SKILL.md'),
+        `---\nname: rel-skill\ndescription: round ${r}\n---\nround ${r}\n`,
+      );
+      for (let i = 0; i < files(r); i++)
+        writeFileSync(join(src, `f${i}.txt`), `round ${r} file ${i}\n`.repeat(50));
       const tarball = join(dirs.root, `rel-skill-${r}.tgz`);
       execFileSync('tar', ['-czf', tarball, '-C', join(dirs.root, `skill-src-${r}`), 'rel-skill']);
       manifest = join(dirs.root, 'manifest.yaml');
-      writeFileSync(manifest, `version: 1\nskills:\n  - source: { type: tarball, url: "file://${tarball}" }\n`);
+      writeFileSync(
+        manifest,
+        `version: 1\nskills:\n  - name: rel-skill\n    source: { type: tarball, url: "file://${tarball}" }\n`,
+      );
       return ['--skills-manifest', manifest];
     },
     async drive() {
@@ -208,10 +238,13 @@ function skillsInstall(): Scenario {
       const report = await apiOk(server, 'POST', '/api/skills/reconcile');
       const skill = join(dirs.skillsRoot, 'rel-skill');
       const problems: string[] = [];
-      if (!existsSync(join(skill, 'SKILL.md'))) return [`rel-skill not installed after a pass: ${JSON.stringify(report).slice(0, 400)}`];
-      if (!readFileSync(join(skill, 'SKILL.md'), 'utf8').includes(`round ${r}`)) problems.push('SKILL.md is not this round');
+      if (!existsSync(join(skill, 'SKILL.md')))
+        return [`rel-skill not installed after a pass: ${JSON.stringify(report).slice(0, 400)}`];
+      if (!readFileSync(join(skill, 'SKILL.md'), 'utf8').includes(`round ${r}`))
+        problems.push('SKILL.md is not this round');
       const count = readdirSync(skill).filter((f) => f.endsWith('.txt')).length;
-      if (count !== files(r)) problems.push(`rel-skill has ${count} files, expected ${files(r)} (a mixed install)`);
+      if (count !== files(r))
+        problems.push(`rel-skill has ${count} files, expected ${files(r)} (a mixed install)`);
       return problems;
     },
   };
@@ -233,14 +266,26 @@ function bundleStore(): Scenario {
             provenance: { source: 'reliability' },
           },
           profiles: [
-            { selector: { kind: 'named', value: 'echo' }, worker: { kind: 'command', argv: ['echo', `${r}-${k}`] }, grants: [] },
+            {
+              selector: { kind: 'named', value: 'echo' },
+              worker: { kind: 'command', argv: ['echo', `${r}-${k}`] },
+              grants: [],
+            },
           ],
           declarations: [],
         } as unknown as Parameters<typeof sealBundle>[0]);
-        const res = await api<{ state?: string }>(server, 'POST', '/api/runtimes/local/config-bundles', { bundle });
+        const res = await api<{ state?: string }>(
+          server,
+          'POST',
+          '/api/runtimes/local/config-bundles',
+          { bundle },
+        );
         if (res.status === 200 && res.body.state === 'accepted')
           acked.push({ id: bundle.metadata.id, digest: bundle.metadata.digest as string });
-        else if (k === 0) throw new Error(`bundle refused: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+        else if (k === 0)
+          throw new Error(
+            `bundle refused: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`,
+          );
       }
     },
     async killAt() {
@@ -249,8 +294,13 @@ function bundleStore(): Scenario {
     async verify(server) {
       const problems: string[] = [];
       for (const b of acked) {
-        const res = await api(server, 'GET', `/api/runtimes/local/config-bundles/${b.id}/availability?digest=${b.digest}`);
-        if (res.status !== 200) problems.push(`bundle ${b.id} acknowledged but ${res.status} after restart`);
+        const res = await api(
+          server,
+          'GET',
+          `/api/runtimes/local/config-bundles/${b.id}/availability?digest=${b.digest}`,
+        );
+        if (res.status !== 200)
+          problems.push(`bundle ${b.id} acknowledged but ${res.status} after restart`);
       }
       return problems;
     },
@@ -270,13 +320,17 @@ function approval(): Scenario {
           join(dirs.workspace, path),
           JSON.stringify({
             cells: [],
-            metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, uv: { dependencies: [pkg] } },
+            metadata: {
+              kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
+              uv: { dependencies: [pkg] },
+            },
             nbformat: 4,
             nbformat_minor: 5,
           }),
         );
         const info = await apiOk<Info>(server, 'POST', '/api/notebooks/open', { path });
-        if (info.lifecycle !== 'awaiting_trust') throw new Error(`expected awaiting_trust, got ${info.lifecycle}`);
+        if (info.lifecycle !== 'awaiting_trust')
+          throw new Error(`expected awaiting_trust, got ${info.lifecycle}`);
         const res = await api(server, 'POST', `/api/notebooks/${info.notebookId}/dependencies`, {
           trust: true,
           fingerprint: info.trust.fingerprint,
@@ -290,9 +344,15 @@ function approval(): Scenario {
       await sleep(rand(300, 2500));
     },
     async verify(server) {
-      const list = await apiOk<{ packages: { name: string }[] }>(server, 'GET', '/api/trust/packages');
+      const list = await apiOk<{ packages: { name: string }[] }>(
+        server,
+        'GET',
+        '/api/trust/packages',
+      );
       const names = new Set(list.packages.map((p) => p.name));
-      return acked.filter((p) => !names.has(p)).map((p) => `approval of ${p} acknowledged but not in the allowlist`);
+      return acked
+        .filter((p) => !names.has(p))
+        .map((p) => `approval of ${p} acknowledged but not in the allowlist`);
     },
   };
 }
@@ -301,14 +361,25 @@ export async function crashPart(ctx: Context): Promise<PartResult> {
   const rounds = ctx.smoke ? 2 : 20;
   const rows: Row[] = [];
   const examples: { kind: string; detail: string }[] = [];
-  const scenarios = [notebookWrite(), envBuild(), skillsInstall(), bundleStore(), approval()];
+  const all = [notebookWrite(), envBuild(), skillsInstall(), bundleStore(), approval()];
+  const scenarios = process.env.RELIABILITY_SCENARIO
+    ? all.filter((s) => s.name.startsWith(process.env.RELIABILITY_SCENARIO as string))
+    : all;
   const data: Record<string, unknown> = {};
   for (const scenario of scenarios) {
     const root = ctx.tempDir('crash');
     const dirs = makeDirs(root);
     const token = newToken();
     scenario.setup?.(dirs, rounds);
-    const tally = { lost: 0, corrupt: 0, litter: 0, staleLock: 0, orphans: 0, orphansAfterRestart: 0, failedRestart: 0 };
+    const tally = {
+      lost: 0,
+      corrupt: 0,
+      litter: 0,
+      staleLock: 0,
+      orphans: 0,
+      orphansAfterRestart: 0,
+      failedRestart: 0,
+    };
     const started = performance.now();
     for (let r = 0; r < rounds; r++) {
       const args = scenario.args?.(dirs, r) ?? [];
@@ -324,7 +395,13 @@ export async function crashPart(ctx: Context): Promise<PartResult> {
       if (left.length > 0) {
         tally.orphans++;
         if (examples.length < 30)
-          examples.push({ kind: `${scenario.name} orphan`, detail: left.map((p) => `${p.pid} ppid ${p.ppid}: ${p.cmdline}`).join('; ').slice(0, 400) });
+          examples.push({
+            kind: `${scenario.name} orphan`,
+            detail: left
+              .map((p) => `${p.pid} ppid ${p.ppid}: ${p.cmdline}`)
+              .join('; ')
+              .slice(0, 400),
+          });
       }
       // Corruption: every notebook parses, the database passes integrity_check.
       for (const f of readdirSync(dirs.workspace).filter((n) => n.endsWith('.ipynb'))) {
@@ -332,36 +409,54 @@ export async function crashPart(ctx: Context): Promise<PartResult> {
           JSON.parse(readFileSync(join(dirs.workspace, f), 'utf8'));
         } catch {
           tally.corrupt++;
-          examples.push({ kind: `${scenario.name} corrupt`, detail: `${f} is not valid JSON after kill -9` });
+          examples.push({
+            kind: `${scenario.name} corrupt`,
+            detail: `${f} is not valid JSON after kill -9`,
+          });
         }
       }
       const integrity = integrityOk(join(dirs.dataDir, 'runyard.db'));
       if (integrity !== 'ok') {
         tally.corrupt++;
-        examples.push({ kind: `${scenario.name} corrupt`, detail: `integrity_check: ${integrity}` });
+        examples.push({
+          kind: `${scenario.name} corrupt`,
+          detail: `integrity_check: ${integrity}`,
+        });
       }
       let next: Running;
       try {
         next = await startServer(dirs, token, { args });
       } catch (error) {
         tally.failedRestart++;
-        if (error instanceof StartFailed && error.output.includes('data_dir_in_use')) tally.staleLock++;
-        examples.push({ kind: `${scenario.name} restart`, detail: String((error as Error).message) + ((error as StartFailed).output ?? '').slice(-400) });
+        if (error instanceof StartFailed && error.output.includes('data_dir_in_use'))
+          tally.staleLock++;
+        examples.push({
+          kind: `${scenario.name} restart`,
+          detail:
+            String((error as Error).message) + ((error as StartFailed).output ?? '').slice(-400),
+        });
         killAll(processesMentioning(root));
         continue;
       }
       try {
         const lost = await scenario.verify(next, r, dirs);
         tally.lost += lost.length;
-        for (const l of lost.slice(0, 3)) examples.push({ kind: `${scenario.name} lost`, detail: l });
-        const junk = [...litter(dirs.workspace), ...litter(dirs.skillsRoot).map((f) => `skills/${f}`)];
+        for (const l of lost.slice(0, 3))
+          examples.push({ kind: `${scenario.name} lost`, detail: l });
+        const junk = [
+          ...litter(dirs.workspace),
+          ...litter(dirs.skillsRoot).map((f) => `skills/${f}`),
+        ];
         if (junk.length > 0) {
           tally.litter++;
           examples.push({ kind: `${scenario.name} litter`, detail: junk.slice(0, 5).join(', ') });
         }
       } catch (error) {
         tally.lost++;
-        examples.push({ kind: `${scenario.name} verify`, detail: String((error as Error).message).slice(0, 400) });
+        examples.push({
+          kind: `${scenario.name} verify`,
+          detail: String((error as Error).message).slice(0, 400),
+        });
       } finally {
         await next.stop();
       }
@@ -369,7 +464,13 @@ export async function crashPart(ctx: Context): Promise<PartResult> {
       const after = processesMentioning(root);
       if (after.length > 0) {
         tally.orphansAfterRestart++;
-        examples.push({ kind: `${scenario.name} orphan after restart`, detail: after.map((p) => p.cmdline).join('; ').slice(0, 300) });
+        examples.push({
+          kind: `${scenario.name} orphan after restart`,
+          detail: after
+            .map((p) => p.cmdline)
+            .join('; ')
+            .slice(0, 300),
+        });
         killAll(after);
       }
       console.error(`  crash ${scenario.name} round ${r + 1}/${rounds}: ${JSON.stringify(tally)}`);
@@ -377,19 +478,52 @@ export async function crashPart(ctx: Context): Promise<PartResult> {
     const seconds = ((performance.now() - started) / 1000).toFixed(0);
     const n = `${rounds} rounds, ${seconds} s`;
     const s = scenario.name;
-    rows.push(row(PART, `${s}: acknowledged work lost`, tally.lost, tally.lost === 0 ? 'pass' : 'fail', n));
-    rows.push(row(PART, `${s}: corrupt notebook or database`, tally.corrupt, tally.corrupt === 0 ? 'pass' : 'fail'));
     rows.push(
-      row(PART, `${s}: restart refused (stale lock / crash)`, tally.failedRestart, tally.failedRestart === 0 ? 'pass' : 'fail'),
+      row(PART, `${s}: acknowledged work lost`, tally.lost, tally.lost === 0 ? 'pass' : 'fail', n),
+    );
+    rows.push(
+      row(
+        PART,
+        `${s}: corrupt notebook or database`,
+        tally.corrupt,
+        tally.corrupt === 0 ? 'pass' : 'fail',
+      ),
+    );
+    rows.push(
+      row(
+        PART,
+        `${s}: restart refused (stale lock / crash)`,
+        tally.failedRestart,
+        tally.failedRestart === 0 ? 'pass' : 'fail',
+      ),
     );
     // Litter and a surviving installer are issue 15 finding 10, being fixed on another branch:
     // recorded as findings until that lands (then turn these into `fail`).
-    rows.push(row(PART, `${s}: rounds with temp-file litter`, tally.litter, tally.litter === 0 ? 'pass' : 'finding', 'issue 15 finding 10'));
     rows.push(
-      row(PART, `${s}: rounds where a process outlived the killed server`, tally.orphans, tally.orphans === 0 ? 'pass' : 'finding', 'issue 15 finding 10 (pip keeps running with parent 1)'),
+      row(
+        PART,
+        `${s}: rounds with temp-file litter`,
+        tally.litter,
+        tally.litter === 0 ? 'pass' : 'finding',
+        'issue 15 finding 10',
+      ),
     );
     rows.push(
-      row(PART, `${s}: processes left after restart + graceful stop`, tally.orphansAfterRestart, tally.orphansAfterRestart === 0 ? 'pass' : 'fail'),
+      row(
+        PART,
+        `${s}: rounds where a process outlived the killed server`,
+        tally.orphans,
+        tally.orphans === 0 ? 'pass' : 'finding',
+        'issue 15 finding 10 (pip keeps running with parent 1)',
+      ),
+    );
+    rows.push(
+      row(
+        PART,
+        `${s}: processes left after restart + graceful stop`,
+        tally.orphansAfterRestart,
+        tally.orphansAfterRestart === 0 ? 'pass' : 'fail',
+      ),
     );
     data[s] = { rounds, seconds: Number(seconds), ...tally };
   }

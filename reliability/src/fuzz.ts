@@ -8,8 +8,8 @@ import WebSocket from 'ws';
 import { checkHttpAnswer, isErrorShape, leakIn, type Problem, secretsOf } from './check.js';
 import {
   bodyText,
-  contentType,
   conforming,
+  contentType,
   hostileString,
   hostileValue,
   type JsonSchema,
@@ -22,7 +22,15 @@ import { api, apiOk, raw } from './http.js';
 import type { PartResult, Row } from './report.js';
 import { row } from './report.js';
 import type { Context } from './run.js';
-import { makeDirs, newToken, openFds, processesMentioning, type Running, rssMiB, startServer } from './server.js';
+import {
+  makeDirs,
+  newToken,
+  openFds,
+  processesMentioning,
+  type Running,
+  rssMiB,
+  startServer,
+} from './server.js';
 
 const PART = 'fuzz';
 const OVERSIZE = 2 * 1024 * 1024 + 1024;
@@ -57,11 +65,15 @@ export function operationsOf(doc: OpenApi): Operation[] {
       ops.push({
         method: method.toUpperCase(),
         path,
-        pathParams: params.filter((p) => p.in === 'path').map((p) => ({ name: p.name, schema: p.schema })),
+        pathParams: params
+          .filter((p) => p.in === 'path')
+          .map((p) => ({ name: p.name, schema: p.schema })),
         queryParams: params
           .filter((p) => p.in === 'query')
           .map((p) => ({ name: p.name, schema: p.schema, required: p.required === true })),
-        ...(op.requestBody ? { body: op.requestBody.content?.['application/json']?.schema ?? {} } : {}),
+        ...(op.requestBody
+          ? { body: op.requestBody.content?.['application/json']?.schema ?? {} }
+          : {}),
       });
     }
   return ops;
@@ -97,7 +109,9 @@ interface Seeds {
 
 async function seed(server: Running): Promise<Seeds> {
   const ids: string[] = [];
-  const named = await apiOk<{ notebookId: string }>(server, 'POST', '/api/notebooks', { path: 'seed.ipynb' });
+  const named = await apiOk<{ notebookId: string }>(server, 'POST', '/api/notebooks', {
+    path: 'seed.ipynb',
+  });
   ids.push(named.notebookId);
   const ephemeral = await apiOk<{ notebookId: string }>(server, 'POST', '/api/notebooks', {});
   ids.push(ephemeral.notebookId);
@@ -114,7 +128,9 @@ async function tidy(server: Running, seeds: Seeds): Promise<void> {
   for (const nb of list.notebooks)
     if (!seeds.notebookIds.includes(nb.notebookId) && nb.lifecycle !== 'shutdown')
       await api(server, 'DELETE', `/api/notebooks/${nb.notebookId}`);
-  const alive = new Set(list.notebooks.filter((n) => n.lifecycle !== 'shutdown').map((n) => n.notebookId));
+  const alive = new Set(
+    list.notebooks.filter((n) => n.lifecycle !== 'shutdown').map((n) => n.notebookId),
+  );
   if (!seeds.notebookIds.every((id) => alive.has(id))) {
     for (const id of seeds.notebookIds) await api(server, 'DELETE', `/api/notebooks/${id}`);
     const fresh = await apiOk<{ notebookId: string }>(server, 'POST', '/api/notebooks', {});
@@ -140,28 +156,36 @@ function restCases(ops: Operation[], seeds: Seeds): fc.Arbitrary<RestCase> {
           weight: name === 'id' && op.path.startsWith('/api/notebooks') ? 3 : 0,
           arbitrary: fc.constantFrom(...seeds.notebookIds),
         },
-        { weight: name === 'id' && op.path.startsWith('/api/runtimes') ? 3 : 0, arbitrary: fc.constant('local') },
+        {
+          weight: name === 'id' && op.path.startsWith('/api/runtimes') ? 3 : 0,
+          arbitrary: fc.constant('local'),
+        },
         { weight: 2, arbitrary: conforming(schema).map((v) => safeEncode(String(v))) },
         { weight: 3, arbitrary: pathSegment },
       );
-    const path = fc
-      .tuple(...op.pathParams.map((p) => segment(p.name, p.schema)))
-      .map((values) => {
-        let out = op.path;
-        op.pathParams.forEach((p, i) => {
-          out = out.replace(`{${p.name}}`, values[i] ?? '');
-        });
-        return out;
+    const path = fc.tuple(...op.pathParams.map((p) => segment(p.name, p.schema))).map((values) => {
+      let out = op.path;
+      op.pathParams.forEach((p, i) => {
+        out = out.replace(`{${p.name}}`, values[i] ?? '');
       });
+      return out;
+    });
     const query = fc
       .tuple(
         ...op.queryParams.map((p) =>
-          fc.option(fc.oneof(conforming(p.schema), hostileString).map((v) => `${p.name}=${safeEncode(String(v))}`), {
-            freq: p.required ? 10 : 2,
-          }),
+          fc.option(
+            fc
+              .oneof(conforming(p.schema), hostileString)
+              .map((v) => `${p.name}=${safeEncode(String(v))}`),
+            {
+              freq: p.required ? 10 : 2,
+            },
+          ),
         ),
         fc.option(
-          fc.tuple(hostileString, hostileString).map(([k, v]) => `${safeEncode(k.slice(0, 100))}=${safeEncode(v.slice(0, 1000))}`),
+          fc
+            .tuple(hostileString, hostileString)
+            .map(([k, v]) => `${safeEncode(k.slice(0, 100))}=${safeEncode(v.slice(0, 1000))}`),
           { freq: 4 },
         ),
       )
@@ -199,7 +223,10 @@ async function runRest(
   const tally = new Tally();
   const batch = 100;
   for (let done = 0; done < cases; done += batch) {
-    const samples = fc.sample(restCases(ops, seeds), { numRuns: Math.min(batch, cases - done), seed: seedValue + done });
+    const samples = fc.sample(restCases(ops, seeds), {
+      numRuns: Math.min(batch, cases - done),
+      seed: seedValue + done,
+    });
     await pool(samples, 4, async (c) => {
       const op = ops[c.op] as Operation;
       const headers: Record<string, string> = {};
@@ -229,11 +256,16 @@ async function runRest(
       const problems = checkHttpAnswer(answer.status, answer.text, secrets, op.path === '/mcp');
       // Fastify's clientErrorHandler answers 431 with its own `{error, message}` body (finding).
       tally.add(
-        problems.map((p) => (answer.status === 431 && p.kind === 'error-shape' ? { ...p, kind: 'shape-431' } : p)),
+        problems.map((p) =>
+          answer.status === 431 && p.kind === 'error-shape' ? { ...p, kind: 'shape-431' } : p,
+        ),
         where,
       );
       if (c.auth !== 'bearer' && answer.status !== 401)
-        tally.add([{ kind: 'auth', detail: `answered ${answer.status} without a valid token` }], where);
+        tally.add(
+          [{ kind: 'auth', detail: `answered ${answer.status} without a valid token` }],
+          where,
+        );
     });
     if (!server.alive()) break;
     await tidy(server, seeds);
@@ -295,12 +327,19 @@ async function runMcp(
   const toolCase = fc.nat(tools.length - 1).chain((i) => {
     const tool = tools[i] as Tool;
     const withId = (value: unknown) =>
-      fc.tuple(fc.constant(value), idArg).map(([v, id]) =>
-        typeof v === 'object' && v !== null && !Array.isArray(v) && 'notebook_id' in v ? { ...v, notebook_id: id } : v,
-      );
+      fc
+        .tuple(fc.constant(value), idArg)
+        .map(([v, id]) =>
+          typeof v === 'object' && v !== null && !Array.isArray(v) && 'notebook_id' in v
+            ? { ...v, notebook_id: id }
+            : v,
+        );
     return fc.record({
       kind: fc.constant('tool' as const),
-      name: fc.oneof({ weight: 20, arbitrary: fc.constant(tool.name) }, { weight: 1, arbitrary: hostileString }),
+      name: fc.oneof(
+        { weight: 20, arbitrary: fc.constant(tool.name) },
+        { weight: 1, arbitrary: hostileString },
+      ),
       args: fc.oneof(
         { weight: 4, arbitrary: conforming(tool.inputSchema).chain(withId) },
         { weight: 3, arbitrary: mutated(tool.inputSchema) },
@@ -313,23 +352,43 @@ async function runMcp(
     body: fc.oneof(
       fc
         .record({
-          jsonrpc: fc.oneof({ weight: 5, arbitrary: fc.constant('2.0') }, { weight: 1, arbitrary: hostileValue }),
+          jsonrpc: fc.oneof(
+            { weight: 5, arbitrary: fc.constant('2.0') },
+            { weight: 1, arbitrary: hostileValue },
+          ),
           id: fc.oneof(fc.integer(), hostileString, hostileValue),
           method: fc.oneof(fc.constantFrom(...MCP_METHODS), hostileString),
           params: hostileValue,
         })
         .map(toJson),
-      fc.array(fc.record({ jsonrpc: fc.constant('2.0'), id: fc.nat(), method: fc.constantFrom(...MCP_METHODS) }), {
-        maxLength: 50,
-      }).map(toJson),
+      fc
+        .array(
+          fc.record({
+            jsonrpc: fc.constant('2.0'),
+            id: fc.nat(),
+            method: fc.constantFrom(...MCP_METHODS),
+          }),
+          {
+            maxLength: 50,
+          },
+        )
+        .map(toJson),
       bodyText(undefined),
     ),
-    accept: fc.constantFrom('application/json, text/event-stream', 'application/json', 'text/html', ''),
+    accept: fc.constantFrom(
+      'application/json, text/event-stream',
+      'application/json',
+      'text/html',
+      '',
+    ),
   });
   const arb = fc.oneof({ weight: 4, arbitrary: toolCase }, { weight: 1, arbitrary: rpcCase });
   const batch = 100;
   for (let done = 0; done < cases; done += batch) {
-    const samples = fc.sample(arb, { numRuns: Math.min(batch, cases - done), seed: seedValue + done });
+    const samples = fc.sample(arb, {
+      numRuns: Math.min(batch, cases - done),
+      seed: seedValue + done,
+    });
     await pool(samples, 4, async (c) => {
       tally.cases++;
       if (c.kind === 'rpc') {
@@ -338,7 +397,11 @@ async function runMcp(
           'content-type': 'application/json',
         };
         if (c.accept) headers.accept = c.accept;
-        const answer = await raw(server.url, 'POST', '/mcp', { headers, body: c.body, timeoutMs: 120_000 });
+        const answer = await raw(server.url, 'POST', '/mcp', {
+          headers,
+          body: c.body,
+          timeoutMs: 120_000,
+        });
         const where = `raw JSON-RPC ${c.body.slice(0, 160)}`;
         if (answer.transportError) {
           tally.status('transport error');
@@ -358,13 +421,15 @@ async function runMcp(
         )) as { isError?: boolean; structuredContent?: unknown; content?: unknown };
         const text = JSON.stringify(result);
         const leak = leakIn(text, secrets);
-        if (leak) tally.add([{ kind: 'leak', detail: `result contains ${JSON.stringify(leak)}` }], where);
+        if (leak)
+          tally.add([{ kind: 'leak', detail: `result contains ${JSON.stringify(leak)}` }], where);
         if (result.isError) {
           // Argument validation failures are plain text results from the SDK; runtime failures
           // carry the typed error as structured content.
           const typed = isErrorShape(result.structuredContent);
           tally.status(typed ? 'tool error (typed)' : 'tool error (validation text)');
-          const code = (result.structuredContent as { error?: { code?: string } } | undefined)?.error?.code;
+          const code = (result.structuredContent as { error?: { code?: string } } | undefined)
+            ?.error?.code;
           if (code === 'internal_error')
             tally.add([{ kind: 'internal_error', detail: text.slice(0, 300) }], where);
         } else tally.status('tool ok');
@@ -374,7 +439,12 @@ async function runMcp(
         // JSON-RPC errors (invalid params, unknown tool) are answers; so is a typed 4xx (a
         // `__proto__` key is refused by the body parser before MCP sees it). HTTP 5xx and
         // dropped connections are not.
-        if (typeof code === 'number' && code >= 400 && code < 500 && message.includes('{"error":{"code"')) {
+        if (
+          typeof code === 'number' &&
+          code >= 400 &&
+          code < 500 &&
+          message.includes('{"error":{"code"')
+        ) {
           tally.status(`http ${code} (typed)`);
         } else if (code === -32603 && message.includes('"arguments"')) {
           // The MCP SDK answers non-object `arguments` with -32603 (internal error) and the zod
@@ -384,10 +454,19 @@ async function runMcp(
         } else if (typeof code === 'number' && code > -32700 && code <= -32000 && code !== -32603) {
           tally.status(`json-rpc error ${code}`);
           const leak = leakIn(message, secrets);
-          if (leak) tally.add([{ kind: 'leak', detail: `error contains ${JSON.stringify(leak)}` }], where);
+          if (leak)
+            tally.add([{ kind: 'leak', detail: `error contains ${JSON.stringify(leak)}` }], where);
         } else {
           tally.status('failed');
-          tally.add([{ kind: code === -32603 ? 'internal_error' : 'transport', detail: message.slice(0, 300) }], where);
+          tally.add(
+            [
+              {
+                kind: code === -32603 ? 'internal_error' : 'transport',
+                detail: message.slice(0, 300),
+              },
+            ],
+            where,
+          );
         }
       }
     });
@@ -412,7 +491,12 @@ function openSocket(server: Running, query = '', headers: Record<string, string>
   return { ws, opened };
 }
 
-async function runWs(server: Running, cases: number, seedValue: number, secrets: string[]): Promise<Tally> {
+async function runWs(
+  server: Running,
+  cases: number,
+  seedValue: number,
+  secrets: string[],
+): Promise<Tally> {
   const tally = new Tally();
   const message = fc.oneof(
     {
@@ -433,7 +517,10 @@ async function runWs(server: Running, cases: number, seedValue: number, secrets:
         type: 'object',
         properties: {
           type: { enum: ['subscribe', 'unsubscribe'] },
-          topics: { type: 'array', items: { enum: ['lifecycle', 'env', 'outputs', 'workers', 'skills'] } },
+          topics: {
+            type: 'array',
+            items: { enum: ['lifecycle', 'env', 'outputs', 'workers', 'skills'] },
+          },
         },
         required: ['type', 'topics'],
       }).map(toJson),
@@ -442,10 +529,28 @@ async function runWs(server: Running, cases: number, seedValue: number, secrets:
   );
   const wsCase = fc.oneof(
     { weight: 20, arbitrary: fc.record({ kind: fc.constant('text' as const), data: message }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('binary' as const), data: fc.uint8Array({ maxLength: 5000 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('binary' as const),
+        data: fc.uint8Array({ maxLength: 5000 }),
+      }),
+    },
     // Bytes that are not UTF-8 in a text frame: the peer must close 1007, not crash.
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('badutf8' as const), data: fc.constant(Buffer.from([0xff, 0xfe, 0x80])) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('connect' as const), query: hostileString.map((s) => `?topics=${safeEncode(s.slice(0, 5000))}`) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('badutf8' as const),
+        data: fc.constant(Buffer.from([0xff, 0xfe, 0x80])),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('connect' as const),
+        query: hostileString.map((s) => `?topics=${safeEncode(s.slice(0, 5000))}`),
+      }),
+    },
   );
   const width = 4;
   const sockets = await Promise.all(Array.from({ length: width }, () => reopen()));
@@ -455,7 +560,11 @@ async function runWs(server: Running, cases: number, seedValue: number, secrets:
     ws.on('message', (data: Buffer) => {
       const text = data.toString('utf8');
       const leak = leakIn(text, secrets);
-      if (leak) tally.add([{ kind: 'leak', detail: `message contains ${JSON.stringify(leak)}` }], 'ws message');
+      if (leak)
+        tally.add(
+          [{ kind: 'leak', detail: `message contains ${JSON.stringify(leak)}` }],
+          'ws message',
+        );
       let parsed: { type?: string; error?: unknown };
       try {
         parsed = JSON.parse(text);
@@ -465,14 +574,16 @@ async function runWs(server: Running, cases: number, seedValue: number, secrets:
       }
       tally.status(`msg ${parsed.type}`);
       if (parsed.type === 'error') {
-        if (!isErrorShape(parsed)) tally.add([{ kind: 'error-shape', detail: text.slice(0, 200) }], 'ws error');
+        if (!isErrorShape(parsed))
+          tally.add([{ kind: 'error-shape', detail: text.slice(0, 200) }], 'ws error');
         if ((parsed.error as { code?: string }).code === 'internal_error')
           tally.add([{ kind: 'internal_error', detail: text.slice(0, 200) }], 'ws error');
       }
     });
     ws.on('close', (code: number) => {
       closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
-      if (code === 1011) tally.add([{ kind: 'ws-1011', detail: 'closed with internal error' }], 'ws close');
+      if (code === 1011)
+        tally.add([{ kind: 'ws-1011', detail: 'closed with internal error' }], 'ws close');
     });
     ws.on('error', () => {});
     await opened;
@@ -480,7 +591,10 @@ async function runWs(server: Running, cases: number, seedValue: number, secrets:
   }
   const batch = 100;
   for (let done = 0; done < cases; done += batch) {
-    const samples = fc.sample(wsCase, { numRuns: Math.min(batch, cases - done), seed: seedValue + done });
+    const samples = fc.sample(wsCase, {
+      numRuns: Math.min(batch, cases - done),
+      seed: seedValue + done,
+    });
     let i = 0;
     for (const c of samples) {
       tally.cases++;
@@ -561,15 +675,41 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
           : surface === 'MCP'
             ? `${(tally as Tally & { tools: string[] }).tools.length} tools + raw JSON-RPC`
             : 'subscribe/unsubscribe, malformed, binary, bad UTF-8, hostile ?topics=';
-      rows.push(row(PART, `${surface}: cases (${covered})`, `${tally.cases} in ${seconds.toFixed(0)} s`, 'info'));
-      rows.push(row(PART, `${surface}: crashes`, crashed ? 1 : 0, crashed ? 'fail' : 'pass'));
-      rows.push(row(PART, `${surface}: 5xx / internal_error`, fiveXX, fiveXX === 0 ? 'pass' : 'fail'));
       rows.push(
-        row(PART, `${surface}: error bodies not {error:{code,message}}`, shape, shape === 0 ? 'pass' : 'fail'),
+        row(
+          PART,
+          `${surface}: cases (${covered})`,
+          `${tally.cases} in ${seconds.toFixed(0)} s`,
+          'info',
+        ),
       );
-      rows.push(row(PART, `${surface}: token or host path in an answer`, leaks, leaks === 0 ? 'pass' : 'fail'));
+      rows.push(row(PART, `${surface}: crashes`, crashed ? 1 : 0, crashed ? 'fail' : 'pass'));
       rows.push(
-        row(PART, `${surface}: dropped connections / auth bypass`, transport, transport === 0 ? 'pass' : 'fail'),
+        row(PART, `${surface}: 5xx / internal_error`, fiveXX, fiveXX === 0 ? 'pass' : 'fail'),
+      );
+      rows.push(
+        row(
+          PART,
+          `${surface}: error bodies not {error:{code,message}}`,
+          shape,
+          shape === 0 ? 'pass' : 'fail',
+        ),
+      );
+      rows.push(
+        row(
+          PART,
+          `${surface}: token or host path in an answer`,
+          leaks,
+          leaks === 0 ? 'pass' : 'fail',
+        ),
+      );
+      rows.push(
+        row(
+          PART,
+          `${surface}: dropped connections / auth bypass`,
+          transport,
+          transport === 0 ? 'pass' : 'fail',
+        ),
       );
       rows.push(
         row(
@@ -580,14 +720,32 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
         ),
       );
       const findings: [string, string, string][] = [
-        ['shape-431', '431 (request line/headers over 16 KiB) answered with Fastify\'s own {error,message} body, not {error:{code,message}}', 'packages/http createHttpServer needs a clientErrorHandler'],
-        ['sdk-32603', 'tools/call with non-object `arguments` answered JSON-RPC -32603 (internal error) with zod issues instead of -32602', 'MCP SDK behaviour; routes/mcp.ts could pre-validate'],
+        [
+          'shape-431',
+          "431 (request line/headers over 16 KiB) answered with Fastify's own {error,message} body, not {error:{code,message}}",
+          'packages/http createHttpServer needs a clientErrorHandler',
+        ],
+        [
+          'sdk-32603',
+          'tools/call with non-object `arguments` answered JSON-RPC -32603 (internal error) with zod issues instead of -32602',
+          'MCP SDK behaviour; routes/mcp.ts could pre-validate',
+        ],
       ];
       for (const [kind, measure, note] of findings)
-        if (tally.count(kind) > 0) rows.push(row(PART, `${surface}: ${measure}`, tally.count(kind), 'finding', note));
-      examples.push(...tally.examples.map((e) => ({ kind: `${surface} ${e.kind}`, detail: e.detail })));
-      data[surface] = { cases: tally.cases, seconds, statuses: Object.fromEntries(tally.statuses), problems: Object.fromEntries(tally.problems) };
-      console.error(`  fuzz ${surface}: ${tally.cases} cases, ${JSON.stringify(Object.fromEntries(tally.problems))}`);
+        if (tally.count(kind) > 0)
+          rows.push(row(PART, `${surface}: ${measure}`, tally.count(kind), 'finding', note));
+      examples.push(
+        ...tally.examples.map((e) => ({ kind: `${surface} ${e.kind}`, detail: e.detail })),
+      );
+      data[surface] = {
+        cases: tally.cases,
+        seconds,
+        statuses: Object.fromEntries(tally.statuses),
+        problems: Object.fromEntries(tally.problems),
+      };
+      console.error(
+        `  fuzz ${surface}: ${tally.cases} cases, ${JSON.stringify(Object.fromEntries(tally.problems))}`,
+      );
     }
     if (server.alive()) {
       // Let closed sockets and stopped kernels be collected before the last reading.
@@ -607,10 +765,18 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
         ),
       );
       rows.push(
-        row(PART, 'server open fds start → end', `${fdsStart} → ${fdsEnd}`, fdsEnd - fdsStart < 50 ? 'pass' : 'fail', 'bar: growth < 50'),
+        row(
+          PART,
+          'server open fds start → end',
+          `${fdsStart} → ${fdsEnd}`,
+          fdsEnd - fdsStart < 50 ? 'pass' : 'fail',
+          'bar: growth < 50',
+        ),
       );
       const health = await api(server, 'GET', '/healthz');
-      rows.push(row(PART, '/healthz after fuzzing', health.status, health.status === 200 ? 'pass' : 'fail'));
+      rows.push(
+        row(PART, '/healthz after fuzzing', health.status, health.status === 200 ? 'pass' : 'fail'),
+      );
       data.rss = { start: rssStart, end: rssEnd };
       data.fds = { start: fdsStart, end: fdsEnd };
     } else {
@@ -621,7 +787,18 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
     await sleep(500);
     const left = processesMentioning(root);
     if (left.length > 0) {
-      rows.push(row(PART, 'processes left after a graceful stop', left.length, 'fail', left.map((p) => p.cmdline).join('; ').slice(0, 300)));
+      rows.push(
+        row(
+          PART,
+          'processes left after a graceful stop',
+          left.length,
+          'fail',
+          left
+            .map((p) => p.cmdline)
+            .join('; ')
+            .slice(0, 300),
+        ),
+      );
     }
   }
   return { part: PART, rows, examples, data };

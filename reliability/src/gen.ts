@@ -56,7 +56,7 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
       "'; DROP TABLE trust; --",
       '<script>alert(1)</script>',
       '{{7*7}}',
-      '${jndi:ldap://x}',
+      ['$', '{jndi:ldap://x}'].join(''),
       'true',
       'null',
       '-1',
@@ -73,14 +73,28 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.constantFrom('a', '\u0000', 'é', '/', '.', '😀'), fc.integer({ min: 1_000, max: 200_000 }))
+      .tuple(
+        fc.constantFrom('a', '\u0000', 'é', '/', '.', '😀'),
+        fc.integer({ min: 1_000, max: 200_000 }),
+      )
       .map(([c, n]) => c.repeat(n)),
   },
 );
 
 /** Keys that pollute prototypes when merged naively. */
 const hostileKey = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', '', '\u0000', 'a.b', '$where') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'prototype',
+      '',
+      '\u0000',
+      'a.b',
+      '$where',
+    ),
+  },
   { weight: 2, arbitrary: fc.string({ maxLength: 12 }) },
 );
 
@@ -137,7 +151,8 @@ export function conforming(schema: JsonSchema | undefined, depth = 0): fc.Arbitr
   if (schema.const !== undefined) return fc.constant(schema.const);
   if (schema.enum) return fc.constantFrom(...schema.enum);
   const variants = schema.anyOf ?? schema.oneOf;
-  if (variants && variants.length > 0) return fc.oneof(...variants.map((s) => conforming(s, depth + 1)));
+  if (variants && variants.length > 0)
+    return fc.oneof(...variants.map((s) => conforming(s, depth + 1)));
   if (schema.allOf && schema.allOf.length > 0) return conforming(schema.allOf[0], depth + 1);
   const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
   switch (type) {
@@ -178,7 +193,13 @@ export function mutated(schema: JsonSchema | undefined): fc.Arbitrary<unknown> {
       const keys = Object.keys(value);
       const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
       if (replace && keys.length > 0) copy[keys[0] as string] = bad;
-      else Object.defineProperty(copy, key, { value: bad, enumerable: true, writable: true, configurable: true });
+      else
+        Object.defineProperty(copy, key, {
+          value: bad,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       return copy;
     });
 }
@@ -242,7 +263,18 @@ export const pathSegment: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: hostileString.map((s) => safeEncode(s.slice(0, 4000))) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom('..', '.', '%2e%2e', '..%2f..', '%2f', '%00', '%', 'a%2Fb', '..;', '%252e%252e'),
+    arbitrary: fc.constantFrom(
+      '..',
+      '.',
+      '%2e%2e',
+      '..%2f..',
+      '%2f',
+      '%00',
+      '%',
+      'a%2Fb',
+      '..;',
+      '%252e%252e',
+    ),
   },
 );
 

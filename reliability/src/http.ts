@@ -34,7 +34,9 @@ export function raw(
         method,
         path,
         headers: {
-          ...(options.body !== undefined ? { 'content-length': Buffer.byteLength(options.body) } : {}),
+          ...(options.body !== undefined
+            ? { 'content-length': Buffer.byteLength(options.body) }
+            : {}),
           ...options.headers,
         },
       },
@@ -96,7 +98,9 @@ export async function apiOk<T = unknown>(
 ): Promise<T> {
   const response = await api<T>(server, method, path, body, timeoutMs);
   if (response.status >= 300)
-    throw new Error(`${method} ${path} → ${response.status}: ${JSON.stringify(response.body).slice(0, 500)}`);
+    throw new Error(
+      `${method} ${path} → ${response.status}: ${JSON.stringify(response.body).slice(0, 500)}`,
+    );
   return response.body;
 }
 

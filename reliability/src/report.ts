@@ -33,7 +33,9 @@ export function markdownTable(rows: Row[]): string {
   const lines = ['| part | measure | value | verdict | note |', '|---|---|---|---|---|'];
   const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
   for (const r of rows)
-    lines.push(`| ${r.part} | ${cell(r.measure)} | ${cell(r.value)} | ${r.verdict} | ${cell(r.note ?? '')} |`);
+    lines.push(
+      `| ${r.part} | ${cell(r.measure)} | ${cell(r.value)} | ${r.verdict} | ${cell(r.note ?? '')} |`,
+    );
   return lines.join('\n');
 }
 

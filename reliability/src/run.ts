@@ -61,7 +61,14 @@ try {
       console.error(`part ${part.name} failed:`, error);
       results.push({
         part: part.name,
-        rows: [row(part.name, 'the part ran to the end', String((error as Error).message).slice(0, 300), 'fail')],
+        rows: [
+          row(
+            part.name,
+            'the part ran to the end',
+            String((error as Error).message).slice(0, 300),
+            'fail',
+          ),
+        ],
         examples: [],
       });
     }
@@ -73,12 +80,18 @@ try {
 }
 
 const rows = results.flatMap((r) => r.rows);
-const load = { before: loadBefore, after: loadavg(), durationS: Math.round((Date.now() - started) / 1000) };
+const load = {
+  before: loadBefore,
+  after: loadavg(),
+  durationS: Math.round((Date.now() - started) / 1000),
+};
 const table = markdownTable(rows);
 const header = `${ctx.smoke ? 'smoke' : 'full'} run, seed ${seed}, ${load.durationS} s; load average before ${load.before.map((l) => l.toFixed(2)).join(' ')}, after ${load.after.map((l) => l.toFixed(2)).join(' ')}`;
 console.log(`${header}\n\n${table}`);
 const failed = rows.filter((r) => r.verdict === 'fail');
-const examples = results.flatMap((r) => r.examples.map((e) => `- ${r.part} ${e.kind}: ${e.detail}`));
+const examples = results.flatMap((r) =>
+  r.examples.map((e) => `- ${r.part} ${e.kind}: ${e.detail}`),
+);
 if (examples.length > 0) console.log(`\nexamples:\n${examples.slice(0, 40).join('\n')}`);
 const file = writeResults(
   fileURLToPath(new URL('../results/', import.meta.url)),

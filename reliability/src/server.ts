@@ -36,7 +36,8 @@ export function makeDirs(root: string, overrides: Partial<Dirs> = {}): Dirs {
     wheelhouse: join(root, 'wheels'),
     ...overrides,
   };
-  for (const [key, dir] of Object.entries(dirs)) if (key !== 'skillsRoot') mkdirSync(dir, { recursive: true });
+  for (const [key, dir] of Object.entries(dirs))
+    if (key !== 'skillsRoot') mkdirSync(dir, { recursive: true });
   return dirs;
 }
 
@@ -149,7 +150,10 @@ export async function startServer(
       clearTimeout(timer);
       // Let stderr drain before reporting it.
       setTimeout(
-        () => reject(new StartFailed(`the server exited ${code} before listening`, code, stdout + stderr)),
+        () =>
+          reject(
+            new StartFailed(`the server exited ${code} before listening`, code, stdout + stderr),
+          ),
         50,
       );
     });
