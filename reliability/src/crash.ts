@@ -358,7 +358,7 @@ function approval(): Scenario {
 }
 
 export async function crashPart(ctx: Context): Promise<PartResult> {
-  const rounds = ctx.smoke ? 2 : 20;
+  const rounds = ctx.sizes.rounds ?? (ctx.smoke ? 2 : 20);
   const rows: Row[] = [];
   const examples: { kind: string; detail: string }[] = [];
   const all = [notebookWrite(), envBuild(), skillsInstall(), bundleStore(), approval()];

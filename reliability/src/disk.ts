@@ -248,7 +248,7 @@ async function damagedDb(
   rows: Row[],
   examples: { kind: string; detail: string }[],
 ): Promise<void> {
-  for (const [how, damage] of DAMAGE) {
+  for (const [how, damage] of ctx.smoke ? DAMAGE.slice(0, 2) : DAMAGE) {
     const root = ctx.tempDir('db');
     const dirs = makeDirs(root);
     const token = newToken();

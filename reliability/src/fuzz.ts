@@ -620,10 +620,13 @@ async function runWs(
           new Promise<void>((resolve) => {
             if (ws.readyState !== WebSocket.OPEN) return resolve();
             const timer = setTimeout(resolve, 30_000);
-            ws.once('pong', () => {
+            const done = () => {
               clearTimeout(timer);
               resolve();
-            });
+            };
+            // A socket the server closed (1007, 1009) answers no ping.
+            ws.once('pong', done);
+            ws.once('close', done);
             ws.ping();
           }),
       ),
@@ -643,7 +646,7 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
   const token = newToken();
   const server = await startServer(dirs, token);
   const secrets = secretsOf(token, root);
-  const casesPerSurface = ctx.smoke ? 300 : 10_000;
+  const casesPerSurface = ctx.sizes.cases ?? (ctx.smoke ? 300 : 10_000);
   const data: Record<string, unknown> = {};
   try {
     const doc = await apiOk<OpenApi>(server, 'GET', '/api/openapi.json');

@@ -11,16 +11,35 @@ export interface RawResponse {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
-export function raw(
+type RawOptions = { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number };
+
+/**
+ * One request. A reused keep-alive socket the server closed as idle just as the request went
+ * out fails with ECONNRESET before the server read anything (Node's documented race): that one
+ * case is sent again on a fresh socket, as Node's docs advise; any other failure is reported.
+ */
+export async function raw(
   base: string,
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
+  options: RawOptions = {},
 ): Promise<RawResponse> {
+  const first = await once(base, method, path, options);
+  if (first.transportError && first.reused) return once(base, method, path, options, false);
+  return first;
+}
+
+function once(
+  base: string,
+  method: string,
+  path: string,
+  options: RawOptions,
+  keepAlive = true,
+): Promise<RawResponse & { reused?: boolean }> {
   const url = new URL(base);
   return new Promise((resolve) => {
     let settled = false;
-    const done = (value: RawResponse) => {
+    const done = (value: RawResponse & { reused?: boolean }) => {
       if (!settled) {
         settled = true;
         resolve(value);
@@ -28,7 +47,7 @@ export function raw(
     };
     const req = request(
       {
-        agent,
+        agent: keepAlive ? agent : false,
         host: url.hostname,
         port: url.port,
         method,
@@ -57,7 +76,14 @@ export function raw(
     req.setTimeout(options.timeoutMs ?? 60_000, () => {
       req.destroy(new Error('timeout'));
     });
-    req.on('error', (error) => done({ status: 0, text: '', transportError: error.message }));
+    req.on('error', (error) =>
+      done({
+        status: 0,
+        text: '',
+        transportError: error.message,
+        reused: req.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET',
+      }),
+    );
     if (options.body !== undefined) req.end(options.body);
     else req.end();
   });

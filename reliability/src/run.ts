@@ -13,6 +13,14 @@ import { markdownTable, type PartResult, row, writeResults } from './report.js';
 export interface Context {
   smoke: boolean;
   seed: number;
+  /** Overrides of the run's size (a partial full run on a busy machine); unset: smoke or full. */
+  sizes: {
+    cases?: number;
+    rounds?: number;
+    durationS?: number;
+    notebooks?: number;
+    subscribers?: number;
+  };
   tempDir(label: string): string;
 }
 
@@ -32,6 +40,11 @@ const { values } = parseArgs({
     only: { type: 'string', multiple: true },
     seed: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    cases: { type: 'string' },
+    rounds: { type: 'string' },
+    'duration-s': { type: 'string' },
+    notebooks: { type: 'string' },
+    subscribers: { type: 'string' },
   },
 });
 
@@ -40,6 +53,13 @@ const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.r
 const ctx: Context = {
   smoke: values.smoke ?? false,
   seed,
+  sizes: {
+    ...(values.cases ? { cases: Number(values.cases) } : {}),
+    ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
+    ...(values['duration-s'] ? { durationS: Number(values['duration-s']) } : {}),
+    ...(values.notebooks ? { notebooks: Number(values.notebooks) } : {}),
+    ...(values.subscribers ? { subscribers: Number(values.subscribers) } : {}),
+  },
   tempDir(label) {
     const dir = mkdtempSync(join(tmpdir(), `runyard-rel-${label}-`));
     temps.push(dir);
@@ -86,7 +106,8 @@ const load = {
   durationS: Math.round((Date.now() - started) / 1000),
 };
 const table = markdownTable(rows);
-const header = `${ctx.smoke ? 'smoke' : 'full'} run, seed ${seed}, ${load.durationS} s; load average before ${load.before.map((l) => l.toFixed(2)).join(' ')}, after ${load.after.map((l) => l.toFixed(2)).join(' ')}`;
+const sized = Object.keys(ctx.sizes).length > 0 ? ` (sizes ${JSON.stringify(ctx.sizes)})` : '';
+const header = `${ctx.smoke ? 'smoke' : 'full'} run${sized}, parts ${results.map((r) => r.part).join(', ')}, seed ${seed}, ${load.durationS} s; load average before ${load.before.map((l) => l.toFixed(2)).join(' ')}, after ${load.after.map((l) => l.toFixed(2)).join(' ')}`;
 console.log(`${header}\n\n${table}`);
 const failed = rows.filter((r) => r.verdict === 'fail');
 const examples = results.flatMap((r) =>
@@ -95,7 +116,7 @@ const examples = results.flatMap((r) =>
 if (examples.length > 0) console.log(`\nexamples:\n${examples.slice(0, 40).join('\n')}`);
 const file = writeResults(
   fileURLToPath(new URL('../results/', import.meta.url)),
-  { smoke: ctx.smoke, seed, load, results },
+  { smoke: ctx.smoke, sizes: ctx.sizes, seed, load, results },
   `${header}\n\n${table}\n\n${examples.join('\n')}`,
 );
 console.log(`\nresults written to ${file}`);

@@ -34,9 +34,16 @@ interface Sample {
 }
 
 export async function soakPart(ctx: Context): Promise<PartResult> {
-  const config = ctx.smoke
-    ? { notebooks: 3, subscribers: 20, durationMs: 45_000, windowMs: 12_000 }
-    : { notebooks: 50, subscribers: 200, durationMs: 600_000, windowMs: 60_000 };
+  const config: { notebooks: number; subscribers: number; durationMs: number; windowMs: number } =
+    ctx.smoke
+      ? { notebooks: 3, subscribers: 20, durationMs: 40_000, windowMs: 10_000 }
+      : { notebooks: 50, subscribers: 200, durationMs: 600_000, windowMs: 60_000 };
+  if (ctx.sizes.notebooks !== undefined) config.notebooks = ctx.sizes.notebooks;
+  if (ctx.sizes.subscribers !== undefined) config.subscribers = ctx.sizes.subscribers;
+  if (ctx.sizes.durationS !== undefined) {
+    config.durationMs = ctx.sizes.durationS * 1000;
+    config.windowMs = Math.min(config.windowMs, config.durationMs / 4);
+  }
   const rows: Row[] = [];
   const examples: { kind: string; detail: string }[] = [];
   const root = ctx.tempDir('soak');
