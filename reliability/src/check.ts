@@ -13,6 +13,9 @@ export function leakIn(text: string, secrets: string[]): string | undefined {
 /** A stack frame in an answer means an unexpected error leaked through. */
 const STACK = /\n\s+at .+\(.+:\d+:\d+\)/;
 
+/** Codes documented with a 5xx status in the packages' error tables. */
+const TYPED_5XX = /^(execution_timeout|remote_runtime_[a-z_]+|disk_full)$/;
+
 export type Problem = { kind: string; detail: string };
 
 /** `{ error: { code, message } }` with non-empty strings, and nothing more surprising. */
@@ -47,8 +50,27 @@ export function checkHttpAnswer(
   jsonRpc = false,
 ): Problem[] {
   const problems: Problem[] = [];
-  if (status >= 500)
-    problems.push({ kind: '5xx', detail: `status ${status}: ${text.slice(0, 300)}` });
+  if (status >= 500) {
+    // A documented gateway answer with its own code (504 `execution_timeout` for a caller's
+    // own timeoutMs, 502 `remote_runtime_*`, 507 `disk_full`) is a typed answer, not a fault;
+    // a 500, `internal_error` or an untyped 5xx is.
+    let code: unknown;
+    try {
+      code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    } catch {
+      code = undefined;
+    }
+    const typedGateway =
+      status !== 500 &&
+      typeof code === 'string' &&
+      code !== 'internal_error' &&
+      TYPED_5XX.test(code);
+    problems.push(
+      typedGateway
+        ? { kind: 'typed-5xx', detail: `status ${status} ${code}` }
+        : { kind: '5xx', detail: `status ${status}: ${text.slice(0, 300)}` },
+    );
+  }
   const leak = leakIn(text, secrets);
   if (leak) problems.push({ kind: 'leak', detail: `answer contains ${JSON.stringify(leak)}` });
   if (STACK.test(text)) problems.push({ kind: 'stack', detail: text.slice(0, 300) });

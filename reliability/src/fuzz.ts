@@ -261,11 +261,16 @@ async function runRest(
         ),
         where,
       );
-      if (c.auth !== 'bearer' && answer.status !== 401)
+      // Without a valid token: anything but a refusal is a bypass. A refusal other than 401
+      // (the router's 400/414 for an overlong parameter, 413, 431 run before the auth hook)
+      // reveals nothing and is counted apart.
+      if (c.auth !== 'bearer' && answer.status < 400)
         tally.add(
           [{ kind: 'auth', detail: `answered ${answer.status} without a valid token` }],
           where,
         );
+      else if (c.auth !== 'bearer' && answer.status !== 401)
+        tally.status(`refused ${answer.status} before auth`);
     });
     if (!server.alive()) break;
     await tidy(server, seeds);
@@ -687,6 +692,15 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
         ),
       );
       rows.push(row(PART, `${surface}: crashes`, crashed ? 1 : 0, crashed ? 'fail' : 'pass'));
+      if (tally.count('typed-5xx') > 0)
+        rows.push(
+          row(
+            PART,
+            `${surface}: documented typed 5xx (504 execution_timeout for a caller's timeoutMs, …)`,
+            tally.count('typed-5xx'),
+            'info',
+          ),
+        );
       rows.push(
         row(PART, `${surface}: 5xx / internal_error`, fiveXX, fiveXX === 0 ? 'pass' : 'fail'),
       );
@@ -709,7 +723,7 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
       rows.push(
         row(
           PART,
-          `${surface}: dropped connections / auth bypass`,
+          `${surface}: dropped connections / answered without a token`,
           transport,
           transport === 0 ? 'pass' : 'fail',
         ),
