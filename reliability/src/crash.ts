@@ -103,10 +103,16 @@ async function waitSettled(server: Running, id: string, timeoutMs = 120_000): Pr
 /** Concurrent dependency edits on one notebook per round. */
 function notebookWrite(): Scenario {
   const acked = new Map<string, string[]>();
+  // The kill lands while edits are being acknowledged, not during the kernel's start.
+  let editing: () => void = () => {};
+  let firstEdit = Promise.resolve();
   return {
     name: 'notebook write (dependency edits)',
     async drive(server, r) {
       const path = `w${r}.ipynb`;
+      firstEdit = new Promise((resolve) => {
+        editing = resolve;
+      });
       const info = await apiOk<Info>(server, 'POST', '/api/notebooks', { path });
       const names: string[] = [];
       acked.set(path, names);
@@ -123,13 +129,18 @@ function notebookWrite(): Scenario {
                 apply: 'none',
               },
             );
-            if (res.status === 200) names.push(name);
+            if (res.status === 200) {
+              names.push(name);
+              editing();
+            }
           }
         }),
       );
     },
     async killAt() {
-      await sleep(rand(1500, 4000));
+      await sleep(50);
+      await Promise.race([firstEdit, sleep(60_000)]);
+      await sleep(rand(0, 1500));
     },
     async verify(_server, _r, dirs) {
       const problems: string[] = [];

@@ -651,7 +651,7 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
   const token = newToken();
   const server = await startServer(dirs, token);
   const secrets = secretsOf(token, root);
-  const casesPerSurface = ctx.sizes.cases ?? (ctx.smoke ? 300 : 10_000);
+  const casesPerSurface = ctx.sizes.cases ?? (ctx.smoke ? 200 : 10_000);
   const data: Record<string, unknown> = {};
   try {
     const doc = await apiOk<OpenApi>(server, 'GET', '/api/openapi.json');
