@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: sets everything up, then lint, typecheck, tests, build and the
-# benchmark smoke run. `.ci/run` calls exactly this.
+# The README's test command: sets everything up, then lint, typecheck, tests, build, the
+# benchmark smoke run and the reliability smoke run. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -22,3 +22,6 @@ step test pnpm test
 step build pnpm build
 step "consumer check" bash scripts/consumer-check.sh
 step "bench smoke" pnpm bench --smoke
+# CI-sized reliability run (RELIABILITY.md): fuzzing, the kill -9 crash matrix, a soak, disk
+# full; fails on a crash, a 5xx, a leak, lost or corrupt data.
+step "reliability smoke" pnpm reliability --smoke

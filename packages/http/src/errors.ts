@@ -11,6 +11,8 @@ export const HttpErrorCode = {
   invalidRequest: 'invalid_request',
   bodyTooLarge: 'body_too_large',
   internal: 'internal_error',
+  /** The server's disk (workspace, data or cache dir) is full: a write was refused, nothing lost. */
+  diskFull: 'disk_full',
   /** The token file is a symlink, not a regular file, or readable by group/others. */
   tokenInsecure: 'token_insecure',
 } as const;
@@ -23,8 +25,29 @@ export const httpErrorStatus: Record<HttpErrorCode, number> = {
   invalid_request: 400,
   body_too_large: 413,
   internal_error: 500,
+  disk_full: 507,
   token_insecure: 500,
 };
+
+/** errno / SQLite codes that mean "no space left": the same answer whichever layer hit it. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+/**
+ * True when `error` (or an error in its `cause` chain) is a full disk. Such a failure is the
+ * operator's to fix, not a bug: it gets the typed `disk_full` instead of a generic 500, with a
+ * fixed message (the system error's own names the file, a host path).
+ */
+export function isDiskFull(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && DISK_FULL_CODES.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export const DISK_FULL_MESSAGE = "no space left on the server's disk: free some space and retry";
 
 /** An error a route throws on purpose, with a code and status of its own. */
 export class HttpError extends Error {
@@ -97,6 +120,10 @@ export function createErrorHandler(statusFor: StatusForCode) {
     }
     if (error.statusCode === 415) {
       return reply.code(415).send(errorBody('invalid_request', 'unsupported content type'));
+    }
+    if (isDiskFull(error)) {
+      request.log.error({ err: error }, 'disk full');
+      return reply.code(507).send(errorBody('disk_full', DISK_FULL_MESSAGE));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errorBody('internal_error', 'internal error'));

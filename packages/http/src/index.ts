@@ -1,10 +1,12 @@
 export {
   createErrorHandler,
+  DISK_FULL_MESSAGE,
   type ErrorBody,
   errorBody,
   HttpError,
   HttpErrorCode,
   httpErrorStatus,
+  isDiskFull,
   type StatusForCode,
   statusTable,
 } from './errors.js';

@@ -1,6 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { errorBody } from '@runyard/http';
+import { DISK_FULL_MESSAGE, errorBody, isDiskFull } from '@runyard/http';
 import { MAX_CODE_BYTES, type RuntimeApi } from '@runyard/runtime-registry';
 import { z } from 'zod';
 import { VERSION } from '../version.js';
@@ -38,7 +38,9 @@ export function toolError(error: unknown): CallToolResult {
   const typed = typeof code === 'string' && /^[a-z][a-z0-9_]*$/.test(code);
   const body = typed
     ? errorBody(code, (error as Error).message)
-    : errorBody('internal_error', 'internal error');
+    : isDiskFull(error)
+      ? errorBody('disk_full', DISK_FULL_MESSAGE)
+      : errorBody('internal_error', 'internal error');
   return {
     isError: true,
     content: [{ type: 'text', text: JSON.stringify(body) }],
