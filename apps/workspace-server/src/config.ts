@@ -75,6 +75,14 @@ export const SERVE_OPTIONS = [
     multiple: true,
   },
   {
+    key: 'allowedHosts',
+    flag: 'allowed-host',
+    env: 'RUNYARD_ALLOWED_HOSTS',
+    help: 'extra Host name requests may use, e.g. of a public URL (repeatable; env: comma-separated; * for any)',
+    default: 'the --host address, localhost, 127.0.0.1, [::1]',
+    multiple: true,
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'RUNYARD_LOG_LEVEL',
@@ -184,6 +192,7 @@ export const ServeConfigSchema = z.strictObject({
   token: z.string().min(16, 'a configured token must be at least 16 characters').optional(),
   python: z.string().min(1).optional(),
   allowedOrigins: z.array(z.string().min(1)).default([]),
+  allowedHosts: z.array(z.string().min(1).max(253)).default([]),
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),

@@ -80,6 +80,8 @@ export async function startWorkspaceServer(
       publicPaths: PUBLIC_PATHS,
       bodyLimit: BODY_LIMIT_BYTES,
       allowedOrigins: config.allowedOrigins,
+      bindHost: config.host,
+      allowedHosts: config.allowedHosts,
       logger: silent ? false : { level: config.logLevel, stream: process.stderr },
       openapi: {
         title: 'Runyard workspace server',

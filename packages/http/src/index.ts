@@ -9,8 +9,11 @@ export {
   statusTable,
 } from './errors.js';
 export {
+  allowedHostNames,
   createHttpServer,
   type HttpServerOptions,
+  hostAllowed,
+  hostHeaderName,
   originAllowed,
   redactUrl,
 } from './server.js';

@@ -13,7 +13,7 @@ export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id 
 Runs a standalone runtime server (the /v1 API: notebooks, kernels, config bundles, workers)
 that a workspace server registers with POST /api/runtimes { id, url, token }.
 It takes the "runyard serve" options (--host, --port, --workspace, --data-dir, --cache-dir,
---config-dir, --python, --wheelhouse, --kernel-pool, --env-pool, --token, --allowed-origin).
+--config-dir, --python, --wheelhouse, --kernel-pool, --env-pool, --token, --allowed-origin, --allowed-host).
 The token is --token / RUNYARD_TOKEN, else RUNYARD_RUNTIME_TOKEN, else one generated into
 <data-dir>/token. Give it its own --data-dir: one runtime process owns a data dir at a time.
   --id <id>   the id GET /v1/runtime reports (default: standalone)
@@ -58,6 +58,7 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
       port: port(values.port, io.env.RUNYARD_PORT, settings.port),
       token: token.token,
       allowedOrigins: settings.allowedOrigins,
+      allowedHosts: settings.allowedHosts,
     });
   } catch (error) {
     await runtime.close();
