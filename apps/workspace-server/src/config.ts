@@ -104,6 +104,20 @@ export const SERVE_OPTIONS = [
     default: '2',
   },
   {
+    key: 'outputBudget',
+    flag: 'output-budget',
+    env: 'RUNYARD_OUTPUT_BUDGET',
+    help: 'bytes of output one execution keeps; the rest is dropped with a marker saying how much',
+    default: '10485760 (10 MiB)',
+  },
+  {
+    key: 'maxKernels',
+    flag: 'max-kernels',
+    env: 'RUNYARD_MAX_KERNELS',
+    help: 'notebook kernels running at once; more are refused with 429 too_many_kernels',
+    default: '32',
+  },
+  {
     key: 'wheelhouse',
     flag: 'wheelhouse',
     env: 'RUNYARD_WHEELHOUSE',
@@ -196,6 +210,13 @@ export const ServeConfigSchema = z.strictObject({
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
+  outputBudget: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(10 * 1024 * 1024),
+  maxKernels: z.coerce.number().int().min(1).max(1024).default(32),
   wheelhouse: z.string().min(1).optional(),
   sandbox: z.enum(['off', 'auto', 'required']).default('auto'),
   bwrap: z.string().min(1).optional(),

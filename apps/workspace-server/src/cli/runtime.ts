@@ -5,7 +5,15 @@ import { startRuntimeServer } from '@runyard/runtime-registry/server';
 import { lockDataDir } from '../lock.js';
 import { describePython, resolvePython } from '../python.js';
 import { runtimeOptionsFor } from '../runtimes.js';
-import { type CliIo, ExitCode, parseCommand, printHelp, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  println,
+  UsageError,
+  withholdSecrets,
+} from './common.js';
 import { waitForSignal } from './signals.js';
 
 export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id <id>]
@@ -28,7 +36,8 @@ function port(flag: unknown, env: string | undefined, configured: number): numbe
     : configured;
 }
 
-export async function runtimeCommand(io: CliIo, args: string[]): Promise<number> {
+export async function runtimeCommand(cliIo: CliIo, args: string[]): Promise<number> {
+  const { io } = withholdSecrets(cliIo);
   const { values, positionals, config } = parseCommand(io, args, { id: { type: 'string' } });
   const [sub, ...extra] = positionals;
   if (values.help || sub === undefined) return printHelp(io, RUNTIME_HELP, Boolean(values.help));
@@ -45,7 +54,12 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
   const unlock = lockDataDir(settings.dataDir);
   let runtime: Awaited<ReturnType<typeof createRuntime>>;
   try {
-    runtime = await createRuntime(runtimeOptionsFor(settings, python, io.env, { id }));
+    runtime = await createRuntime(
+      runtimeOptionsFor(settings, python, io.env, {
+        id,
+        redactValues: { RUNYARD_RUNTIME_API_TOKEN: token.token },
+      }),
+    );
   } catch (error) {
     unlock();
     throw error;
