@@ -187,7 +187,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const redaction = new RuntimeRedaction();
   for (const [name, value] of Object.entries(hostEnv)) {
-    if (value !== undefined && isWithheldVariable(name)) redaction.add(name, value);
+    // Named like the worker variable the secret would be granted as (`RUNYARD_SECRET_GH_TOKEN`
+    // -> `GH_TOKEN`), so a marker reads the same whoever resolved the value first.
+    if (value !== undefined && isWithheldVariable(name))
+      redaction.add(name.replace(/^RUNYARD_SECRET_/, '') || name, value);
   }
   for (const [name, value] of Object.entries(options.redactValues ?? {}))
     redaction.add(name, value);

@@ -80,8 +80,8 @@ export interface KernelClientOptions {
   maxMessageBytes?: number;
 }
 
-/** Per-frame read limit: a 10 MiB budget's worth of output plus room for JSON escaping. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/** Per-frame read limit: the default 10 MiB budget plus framing; measured in bench/src/output-flood.ts. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 12 * 1024 * 1024;
 
 export interface KernelEvents {
   status: (status: KernelStatus) => void;

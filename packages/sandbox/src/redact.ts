@@ -127,6 +127,18 @@ export function createRedactor(options: RedactorOptions): Redactor {
   const secretRegex =
     needles.length > 0 ? new RegExp(needles.map(escapeRegExp).join('|'), 'g') : null;
   const longest = needles[0]?.length ?? 0;
+  // Every proper prefix of every value (and encoded form): a stream holds back only a tail that
+  // could still grow into one, so ordinary output ("sleeping\n") goes out at once.
+  const prefixes = new Set<string>();
+  for (const needle of needles)
+    for (let length = 1; length < needle.length; length++) prefixes.add(needle.slice(0, length));
+
+  /** Length of the longest tail of `text` that is the start of a value. */
+  function pendingPrefix(text: string): number {
+    for (let length = Math.min(longest - 1, text.length); length > 0; length--)
+      if (prefixes.has(text.slice(text.length - length))) return length;
+    return 0;
+  }
 
   function findSpans(text: string): Span[] {
     const secretSpans: Span[] = [];
@@ -193,13 +205,14 @@ export function createRedactor(options: RedactorOptions): Redactor {
 
   /**
    * How much of `held` can be emitted now, and the spans inside that part. Holds back what may
-   * be the start of a value (the last longest-1 characters) and, for token patterns, up to the
+   * be the start of a value (the longest tail that is a prefix of one, at most longest-1
+   * characters) and, for token patterns, up to the
    * last whitespace (tokens never contain whitespace) but at most PATTERN_HOLD; past HARD_HOLD
    * it flushes even mid-token, emitting a straddling known value whole.
    */
   function safePrefix(held: string): { cut: number; spans: Span[] } {
-    // A known value may have begun in the last longest-1 characters.
-    let cut = held.length - Math.max(longest - 1, 0);
+    // A known value may have begun in the tail that is the start of one.
+    let cut = held.length - pendingPrefix(held);
     const hard = held.length > HARD_HOLD;
     if (usePatterns && !hard) {
       const boundary = lastWhitespaceBefore(held, cut);
