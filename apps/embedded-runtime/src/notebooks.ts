@@ -9,7 +9,13 @@ import {
   resolveEnvironment,
   toDependency,
 } from '@runyard/env-detection';
-import { type ExitInfo, type KernelClient, KernelError, launchDenoKernel } from '@runyard/kernels';
+import {
+  type ExitInfo,
+  type KernelClient,
+  KernelError,
+  launchDenoKernel,
+  type NotebookOutput,
+} from '@runyard/kernels';
 import {
   CreateNotebookRequestSchema,
   type ExecuteRequest,
@@ -24,7 +30,7 @@ import {
   type RuntimeKind,
   type TrustSummary,
 } from '@runyard/runtime-registry';
-import { SandboxError } from '@runyard/sandbox';
+import { type MergedStreamRedactor, SandboxError } from '@runyard/sandbox';
 import { buildNextAction, type TrustDecision, TrustError, type TrustService } from '@runyard/trust';
 import type { ZodType } from 'zod';
 import type { Environments, PreparedEnv } from './environments.js';
@@ -84,7 +90,22 @@ export interface NotebookManagerOptions {
   /** Recorded in the trust audit log for approvals made through this runtime. */
   actor: string;
   now: () => number;
+  /** Output one execution collects before it is truncated (default: the kernels package's). */
+  outputBudgetBytes?: number;
+  /** Notebook kernels running or starting at once; more are refused `too_many_kernels`. */
+  maxKernels?: number;
+  /** Whether kernels run in the sandbox (reported on every RuntimeInfo). */
+  sandbox: 'bwrap' | 'off';
+  /**
+   * A redaction stream over one execution's stdout and stderr (in arrival order), so a value
+   * printed in pieces is caught before output events leave; default: none (events are still
+   * redacted per message by the events' own redactor).
+   */
+  outputRedactor?: () => MergedStreamRedactor<'stdout' | 'stderr'>;
 }
+
+/** Default cap on notebook kernels per runtime (each is a Python process of ~50 MB or more). */
+export const DEFAULT_MAX_KERNELS = 32;
 
 interface Session {
   id: string;
@@ -279,7 +300,27 @@ export class NotebookManager {
       trust: { ...session.trust },
       ...(session.nextAction ? { nextAction: session.nextAction } : {}),
       ...(session.error ? { error: { ...session.error } } : {}),
+      sandbox: this.options.sandbox,
     };
+  }
+
+  /**
+   * Refuses to start one more kernel past `maxKernels` (typed, 429), counting the notebooks
+   * other than `session` that hold a kernel or are starting one. Checked where a caller asks
+   * for a start, so the refusal reaches that caller; the warm pool is bounded on its own.
+   */
+  private admit(session: Session): void {
+    const max = this.options.maxKernels ?? DEFAULT_MAX_KERNELS;
+    let running = 0;
+    for (const other of this.sessions.values()) {
+      if (other !== session && (other.kernel !== undefined || other.starting !== undefined))
+        running++;
+    }
+    if (running >= max)
+      throw new RuntimeError(
+        'too_many_kernels',
+        `This runtime already runs ${running} notebook kernels (its limit is ${max}); shut one down and try again`,
+      );
   }
 
   private publish(session: Session): void {
@@ -418,8 +459,10 @@ export class NotebookManager {
 
   private async ensureStarted(session: Session): Promise<void> {
     if (session.starting) await session.starting;
-    else if (session.lifecycle === 'not_started' || session.lifecycle === 'shutdown')
+    else if (session.lifecycle === 'not_started' || session.lifecycle === 'shutdown') {
+      this.admit(session);
       await this.start(session);
+    }
   }
 
   // ---- the start flow ------------------------------------------------------------------------
@@ -662,8 +705,10 @@ export class NotebookManager {
 
   private async runningKernel(session: Session): Promise<KernelClient> {
     if (session.starting) await session.starting;
-    if (session.lifecycle === 'not_started' || session.lifecycle === 'shutdown')
+    if (session.lifecycle === 'not_started' || session.lifecycle === 'shutdown') {
+      this.admit(session);
       await this.start(session);
+    }
     if (session.lifecycle === 'awaiting_trust') {
       throw new RuntimeError(
         'notebook_awaiting_trust',
@@ -692,18 +737,42 @@ export class NotebookManager {
     const req = parseRequest(ExecuteRequestSchema, request);
     const session = this.session(notebookId);
     const kernel = await this.runningKernel(session);
+    const emit = (output: NotebookOutput) =>
+      this.options.events.emit({ type: 'output', notebookId: session.id, output });
+    // Stream chunks pass one redaction stream (stdout and stderr in arrival order): a secret
+    // printed across flushed writes, or half on each, is redacted before any subscriber sees
+    // it. Held text goes out before any other output (keeping order) and when the run ends.
+    const redactor = this.options.outputRedactor?.();
+    const emitPieces = (pieces: { label: 'stdout' | 'stderr'; text: string }[]) => {
+      for (const piece of pieces)
+        emit({ output_type: 'stream', name: piece.label, text: piece.text });
+    };
+    const onOutput = (output: NotebookOutput) => {
+      if (!redactor) emit(output);
+      else if (output.output_type === 'stream')
+        emitPieces(redactor.write(output.name, output.text));
+      else {
+        emitPieces(redactor.end());
+        emit(output);
+      }
+    };
     try {
       const result = await kernel.execute(req.code, {
         ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
-        onOutput: (output) =>
-          this.options.events.emit({ type: 'output', notebookId: session.id, output }),
+        ...(this.options.outputBudgetBytes !== undefined
+          ? { outputBudgetBytes: this.options.outputBudgetBytes }
+          : {}),
+        onOutput,
       });
+      if (redactor) emitPieces(redactor.end());
       return {
         status: result.status,
         executionCount: result.executionCount,
         outputs: result.outputs,
+        ...(result.truncated ? { truncated: { ...result.truncated } } : {}),
       };
     } catch (error) {
+      if (redactor) emitPieces(redactor.end());
       if (error instanceof KernelError) {
         if (error.code === 'execute_timeout')
           throw new RuntimeError(
@@ -736,6 +805,7 @@ export class NotebookManager {
   async restart(notebookId: string): Promise<RuntimeInfo> {
     this.assertOpen();
     const session = this.session(notebookId);
+    this.admit(session);
     await this.stopKernel(session);
     session.restarts = [];
     await this.start(session);
@@ -815,6 +885,7 @@ export class NotebookManager {
       return this.info(session);
     }
     if (session.lifecycle === 'awaiting_trust') {
+      this.admit(session);
       await this.start(session);
       return this.info(session);
     }
@@ -822,6 +893,7 @@ export class NotebookManager {
       // apply 'sync' or 'restart' is the caller's consent to build this env; 'none' leaves it.
       if (apply !== 'none') {
         session.buildApproved = resolved.envHash ?? undefined;
+        this.admit(session);
         await this.start(session);
       } else this.publish(session);
       return this.info(session);

@@ -1,4 +1,9 @@
-import { createRedactor, type Redactor, type StreamRedactor } from '@runyard/sandbox';
+import {
+  createRedactor,
+  type MergedStreamRedactor,
+  type Redactor,
+  type StreamRedactor,
+} from '@runyard/sandbox';
 
 /**
  * The runtime's one redactor (the logic is `@runyard/sandbox`'s): every secret value the runtime
@@ -34,6 +39,14 @@ export class RuntimeRedaction {
   /** One per output stream: catches values split across chunks. */
   stream(): StreamRedactor {
     return this.current.createStreamRedactor();
+  }
+
+  /**
+   * One per process or execution over its interleaved outputs (stdout and stderr in arrival
+   * order): catches a value split across chunks and across the two.
+   */
+  merged<L extends string>(): MergedStreamRedactor<L> {
+    return this.current.createMergedStreamRedactor<L>();
   }
 
   /** Rewrites an error's message (and string details) in place, keeping its class and code. */

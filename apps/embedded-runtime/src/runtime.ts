@@ -27,7 +27,7 @@ import {
   type RuntimeInfo,
   type WorkerInfo,
 } from '@runyard/runtime-registry';
-import type { SandboxMode } from '@runyard/sandbox';
+import { isWithheldVariable, type SandboxMode } from '@runyard/sandbox';
 import { openDatabase, packageDir, type SqliteDatabase } from '@runyard/sqlite';
 import { createTrustService, loadOrCreateTrustKey } from '@runyard/trust';
 import { openTrustStore } from '@runyard/trust/sqlite';
@@ -98,6 +98,20 @@ export interface RuntimeOptions {
   egress?: EgressOptions;
   /** Runtime log lines (sandbox notice, egress decisions), redacted like every other output. */
   onLog?: (line: string) => void;
+  /**
+   * Output one execution collects (bytes of nbformat JSON) before the rest is dropped and the
+   * outputs end with a marker saying how much (default 10 MiB).
+   */
+  outputBudgetBytes?: number;
+  /** Notebook kernels running or starting at once (default 32); more: `too_many_kernels`. */
+  maxKernels?: number;
+  /**
+   * Values the redactor knows from the start, by name (e.g. the API token of the server
+   * embedding this runtime): never in an output, event, result or error. The `env`'s
+   * `RUNYARD_SECRET_*` and API-token variables are added too, so an unsandboxed kernel that
+   * reads them (from a file, another process) still cannot print them.
+   */
+  redactValues?: Readonly<Record<string, string>>;
 }
 
 /** The in-process runtime: the `RuntimeApi` plus typed events and teardown. */
@@ -172,6 +186,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     env,
   });
   const redaction = new RuntimeRedaction();
+  for (const [name, value] of Object.entries(hostEnv)) {
+    // Named like the worker variable the secret would be granted as (`RUNYARD_SECRET_GH_TOKEN`
+    // -> `GH_TOKEN`), so a marker reads the same whoever resolved the value first.
+    if (value !== undefined && isWithheldVariable(name))
+      redaction.add(name.replace(/^RUNYARD_SECRET_/, '') || name, value);
+  }
+  for (const [name, value] of Object.entries(options.redactValues ?? {}))
+    redaction.add(name, value);
   if (sandbox.status.notice) log(`sandbox: ${sandbox.status.notice}`);
   reapPreviousKernels(runtimeDir);
 
@@ -216,6 +238,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       envBuilds: options.envBuilds ?? 'auto',
       actor: options.actor ?? 'runyard-runtime',
       now: () => clock().getTime(),
+      sandbox: sandbox.status.effective,
+      outputRedactor: () => redaction.merged<'stdout' | 'stderr'>(),
+      ...(options.outputBudgetBytes !== undefined
+        ? { outputBudgetBytes: options.outputBudgetBytes }
+        : {}),
+      ...(options.maxKernels !== undefined ? { maxKernels: options.maxKernels } : {}),
     });
     notebooks.restore();
     const egress = new EgressManager({

@@ -241,17 +241,19 @@ export class WorkerManager {
     worker.child = child;
     worker.sandboxed = sandbox.sandboxed;
     let spawnError: NodeJS.ErrnoException | undefined;
+    // One redaction stream over stdout and stderr in arrival order: a value split between them
+    // (or across writes) is caught; each piece keeps its stream.
+    const redactor = this.options.redaction.merged<'stdout' | 'stderr'>();
+    const emit = (pieces: { label: 'stdout' | 'stderr'; text: string }[]) => {
+      for (const piece of pieces) this.emitOutput(worker, piece.label, piece.text);
+    };
+    let open = 2;
     for (const stream of ['stdout', 'stderr'] as const) {
-      const redactor = this.options.redaction.stream();
       const source = child[stream];
       source?.setEncoding('utf8');
-      source?.on('data', (chunk: string) => {
-        const text = redactor.write(chunk);
-        if (text) this.emitOutput(worker, stream, text);
-      });
-      source?.on('end', () => {
-        const text = redactor.end();
-        if (text) this.emitOutput(worker, stream, text);
+      source?.on('data', (chunk: string) => emit(redactor.write(stream, chunk)));
+      source?.on('close', () => {
+        if (--open === 0) emit(redactor.end());
       });
     }
     worker.exited = new Promise<void>((resolve) => {

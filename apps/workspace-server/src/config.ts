@@ -84,6 +84,14 @@ export const SERVE_OPTIONS = [
     multiple: true,
   },
   {
+    key: 'allowedHosts',
+    flag: 'allowed-host',
+    env: 'RUNYARD_ALLOWED_HOSTS',
+    help: 'extra Host name requests may use, e.g. of a public URL (repeatable; env: comma-separated; * for any)',
+    default: 'the --host address, localhost, 127.0.0.1, [::1]',
+    multiple: true,
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'RUNYARD_LOG_LEVEL',
@@ -103,6 +111,20 @@ export const SERVE_OPTIONS = [
     env: 'RUNYARD_ENV_POOL',
     help: 'prewarmed environments per manager',
     default: '2',
+  },
+  {
+    key: 'outputBudget',
+    flag: 'output-budget',
+    env: 'RUNYARD_OUTPUT_BUDGET',
+    help: 'bytes of output one execution keeps; the rest is dropped with a marker saying how much',
+    default: '10485760 (10 MiB)',
+  },
+  {
+    key: 'maxKernels',
+    flag: 'max-kernels',
+    env: 'RUNYARD_MAX_KERNELS',
+    help: 'notebook kernels running at once; more are refused with 429 too_many_kernels',
+    default: '32',
   },
   {
     key: 'wheelhouse',
@@ -195,9 +217,17 @@ export const ServeConfigSchema = z.strictObject({
   allowedOrigins: z.array(z.string().min(1)).default([]),
   /** Remote runtime URL patterns (runtime-urls.ts); unset: anything on a loopback bind only. */
   runtimeUrls: z.array(z.string().min(1).max(2048)).max(256).optional(),
+  allowedHosts: z.array(z.string().min(1).max(253)).default([]),
   logLevel: LogLevel.default('info'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
+  outputBudget: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(10 * 1024 * 1024),
+  maxKernels: z.coerce.number().int().min(1).max(1024).default(32),
   wheelhouse: z.string().min(1).optional(),
   sandbox: z.enum(['off', 'auto', 'required']).default('auto'),
   bwrap: z.string().min(1).optional(),

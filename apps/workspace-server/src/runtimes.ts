@@ -22,6 +22,8 @@ export interface LocalRuntimeOptions {
   python: ResolvedPython;
   /** The environment kernels, build tools and workers' secret references see. */
   env: Readonly<Record<string, string | undefined>>;
+  /** Values the runtime's redactor knows from the start (the API token). */
+  redactValues?: Readonly<Record<string, string>>;
 }
 
 export interface RemoteRuntimeOptions {
@@ -91,7 +93,12 @@ export function runtimeOptionsFor(
   config: ServeConfig,
   python: ResolvedPython,
   env: Readonly<Record<string, string | undefined>>,
-  extra: { id: string; db?: SqliteDatabase; onLog?: (line: string) => void },
+  extra: {
+    id: string;
+    db?: SqliteDatabase;
+    onLog?: (line: string) => void;
+    redactValues?: Readonly<Record<string, string>>;
+  },
 ): RuntimeOptions {
   return {
     id: extra.id,
@@ -107,9 +114,12 @@ export function runtimeOptionsFor(
     ...(extra.db ? { db: extra.db } : {}),
     ...(config.wheelhouse ? { wheelhouse: { findLinks: [config.wheelhouse] } } : {}),
     sandbox: config.sandbox,
+    outputBudgetBytes: config.outputBudget,
+    maxKernels: config.maxKernels,
     ...(config.bwrap ? { bwrapPath: config.bwrap } : {}),
     ...(config.grants ? { grants: config.grants } : {}),
     ...(extra.onLog ? { onLog: extra.onLog } : {}),
+    ...(extra.redactValues ? { redactValues: extra.redactValues } : {}),
   };
 }
 
@@ -119,6 +129,7 @@ export async function createLocalRuntime(options: LocalRuntimeOptions): Promise<
       id: LOCAL_RUNTIME_ID,
       db: options.db,
       onLog: (line) => options.logger.info(line),
+      ...(options.redactValues ? { redactValues: options.redactValues } : {}),
     }),
   );
   return new EmbeddedRuntimeHost(runtime, {

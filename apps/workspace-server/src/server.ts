@@ -29,6 +29,11 @@ export interface RegisteredRoute {
 export interface WorkspaceServer {
   url: string;
   token: LoadedToken;
+  /**
+   * Whether the local runtime's kernels and workers are sandboxed, and when not, the warning
+   * the banner, `/healthz` and every notebook's `sandbox: 'off'` repeat.
+   */
+  sandbox: SandboxReport;
   services: WorkspaceServices;
   routes: RegisteredRoute[];
   close(): Promise<void>;
@@ -42,6 +47,26 @@ export interface StartOptions {
 }
 
 const PUBLIC_PATHS = ['/healthz', '/readyz'];
+
+export interface SandboxReport {
+  effective: 'bwrap' | 'off' | 'unknown';
+  warning?: string;
+}
+
+/** What `--sandbox off` (or `auto` without a working bwrap) leaves open, in one line. */
+export const SANDBOX_OFF_WARNING =
+  'the sandbox is OFF: notebook kernels and command workers run unconfined as this user and can read the API token file, the data and config dirs, and this server process (its memory; secrets are withheld only from its environment)';
+
+async function sandboxReport(services: WorkspaceServices): Promise<SandboxReport> {
+  const descriptor = await services
+    .local()
+    .describe()
+    .catch(() => undefined);
+  const capability = descriptor?.capabilities.find((c) => c.startsWith('sandbox:'));
+  if (capability === 'sandbox:bwrap') return { effective: 'bwrap' };
+  if (capability === 'sandbox:off') return { effective: 'off', warning: SANDBOX_OFF_WARNING };
+  return { effective: 'unknown' };
+}
 /**
  * The largest request body (and WebSocket message) on every route: a 1 MiB code cell or config
  * bundle (the packages' own caps) plus JSON escaping and the envelope.
@@ -71,6 +96,9 @@ export async function startWorkspaceServer(
   const services = await openServices(config, {
     logger,
     env,
+    // A kernel that can read the token (unsandboxed: the token file is the user's) still never
+    // gets it into an output.
+    redactValues: { RUNYARD_API_TOKEN: token.token },
     ...(options.provider ? { provider: options.provider } : {}),
   });
   let app: Awaited<ReturnType<typeof createHttpServer>>;
@@ -80,6 +108,8 @@ export async function startWorkspaceServer(
       publicPaths: PUBLIC_PATHS,
       bodyLimit: BODY_LIMIT_BYTES,
       allowedOrigins: config.allowedOrigins,
+      bindHost: config.host,
+      allowedHosts: config.allowedHosts,
       logger: silent ? false : { level: config.logLevel, stream: process.stderr },
       openapi: {
         title: 'Runyard workspace server',
@@ -115,8 +145,15 @@ export async function startWorkspaceServer(
     }
   });
 
+  const sandbox = await sandboxReport(services);
   let ready = false;
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // The sandbox state is part of health: a fallback from `auto` to off must be visible to every
+  // probe and dashboard, not only in a start-up log line.
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    status: 'ok',
+    sandbox: sandbox.effective,
+    ...(sandbox.warning ? { warning: sandbox.warning } : {}),
+  }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) =>
     ready ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }),
   );
@@ -148,6 +185,7 @@ export async function startWorkspaceServer(
   return {
     url: `http://${host}:${port}`,
     token,
+    sandbox,
     services,
     routes,
     close() {

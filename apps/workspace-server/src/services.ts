@@ -43,6 +43,8 @@ export interface OpenServicesOptions {
   logger: Logger;
   provider?: RuntimeProvider;
   env?: Readonly<Record<string, string | undefined>>;
+  /** Values every runtime output is redacted of from the start (the API token). */
+  redactValues?: Readonly<Record<string, string>>;
 }
 
 export async function openServices(
@@ -104,6 +106,7 @@ export async function openServices(
       logger: logger.child({ component: 'runtime' }),
       python,
       env,
+      ...(options.redactValues ? { redactValues: options.redactValues } : {}),
     });
     if (local.id !== LOCAL_RUNTIME_ID) {
       await local.close();

@@ -7,6 +7,8 @@ import {
 export const HttpErrorCode = {
   unauthorized: 'unauthorized',
   forbiddenOrigin: 'forbidden_origin',
+  /** The Host header names a host the server does not answer to (DNS rebinding). */
+  forbiddenHost: 'forbidden_host',
   notFound: 'not_found',
   invalidRequest: 'invalid_request',
   bodyTooLarge: 'body_too_large',
@@ -21,6 +23,7 @@ export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 export const httpErrorStatus: Record<HttpErrorCode, number> = {
   unauthorized: 401,
   forbidden_origin: 403,
+  forbidden_host: 403,
   not_found: 404,
   invalid_request: 400,
   body_too_large: 413,

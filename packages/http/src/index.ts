@@ -11,8 +11,11 @@ export {
   statusTable,
 } from './errors.js';
 export {
+  allowedHostNames,
   createHttpServer,
   type HttpServerOptions,
+  hostAllowed,
+  hostHeaderName,
   originAllowed,
   redactUrl,
 } from './server.js';

@@ -1,10 +1,20 @@
 import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { HttpError, loadOrCreateToken, redactUrl, statusTable, tokensEqual } from './index.js';
+import {
+  allowedHostNames,
+  HttpError,
+  hostHeaderName,
+  loadOrCreateToken,
+  originAllowed,
+  redactUrl,
+  statusTable,
+  tokensEqual,
+} from './index.js';
 import { createHttpServer } from './server.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -174,6 +184,132 @@ describe('createHttpServer', () => {
       (await openSocket(`${ws}/api/ws?token=${TOKEN}`, { origin: 'https://evil.example' })).status,
     ).toBe(403);
     expect((await openSocket(`${ws}/api/ws?token=${TOKEN}`, { origin: base })).status).toBe(101);
+  });
+});
+
+/**
+ * A raw HTTP/1.1 request with exactly these headers (fetch refuses to send `Host`, `Upgrade`
+ * and `Connection`). Resolves with the status of the response or of the upgrade answer.
+ */
+function rawStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers, agent: false });
+    req.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('upgrade', (response, socket) => {
+      socket.destroy();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const handshake = {
+  connection: 'Upgrade',
+  upgrade: 'websocket',
+  'sec-websocket-version': '13',
+  'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+};
+
+describe('issue 15 finding 8: ?token= only on real WebSocket handshakes to WebSocket routes', () => {
+  it('attack: a fake `Upgrade: websocket` header does not make ?token= work on a REST route', async () => {
+    // The reproduced attack: only the header, no Connection: upgrade, on a plain route.
+    expect(await rawStatus(`${base}/api/teapot?token=${TOKEN}`, { upgrade: 'websocket' })).toBe(
+      401,
+    );
+    // Even a complete handshake does not carry a query token to a route that is not a WebSocket.
+    expect(await rawStatus(`${base}/api/teapot?token=${TOKEN}`, handshake)).toBe(401);
+    // The WebSocket route itself: a header without a handshake is a plain GET.
+    expect(await rawStatus(`${base}/api/ws?token=${TOKEN}`, { upgrade: 'websocket' })).toBe(401);
+    const { 'sec-websocket-key': _key, ...keyless } = handshake;
+    expect(await rawStatus(`${base}/api/ws?token=${TOKEN}`, keyless)).not.toBe(101);
+    // The bearer header still works everywhere, and the real handshake with ?token= upgrades.
+    expect(await rawStatus(`${base}/api/teapot`, { ...auth, upgrade: 'websocket' })).toBe(418);
+    expect(await rawStatus(`${base}/api/ws?token=${TOKEN}`, handshake)).toBe(101);
+  });
+});
+
+describe('issue 15 finding 9: Host and Origin', () => {
+  it('attack: DNS rebinding (Host and Origin both evil.example) is refused, before auth', async () => {
+    const port = new URL(base).port;
+    expect(await rawStatus(`${base}/api/teapot`, { ...auth, host: `evil.example:${port}` })).toBe(
+      403,
+    );
+    expect(
+      await rawStatus(`${base}/api/ws?token=${TOKEN}`, {
+        ...handshake,
+        host: `evil.example:${port}`,
+        origin: `http://evil.example:${port}`,
+      }),
+    ).toBe(403);
+    // A wrong token by a foreign name learns nothing about the token either.
+    expect(await rawStatus(`${base}/api/teapot`, { host: 'evil.example' })).toBe(403);
+    // The loopback names are this server's.
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])
+      expect(await rawStatus(`${base}/api/teapot`, { ...auth, host })).toBe(418);
+    // Health probes answer whatever the name.
+    expect(await rawStatus(`${base}/healthz`, { host: 'probe.internal' })).toBe(200);
+  });
+
+  it('attack: an https:// Origin is refused for this http server; its own http origin passes', async () => {
+    const port = new URL(base).port;
+    const headers = { ...handshake, host: `127.0.0.1:${port}` };
+    expect(
+      await rawStatus(`${base}/api/ws?token=${TOKEN}`, {
+        ...headers,
+        origin: `https://127.0.0.1:${port}`,
+      }),
+    ).toBe(403);
+    expect(
+      await rawStatus(`${base}/api/ws?token=${TOKEN}`, {
+        ...headers,
+        origin: `http://127.0.0.1:${port}`,
+      }),
+    ).toBe(101);
+  });
+
+  it('answers to allowedHosts and the bind address; a wildcard bind without names checks none', async () => {
+    const named = await createHttpServer({
+      token: TOKEN,
+      bindHost: '127.0.0.1',
+      allowedHosts: ['Runyard.Example'],
+    });
+    named.get('/api/x', async () => ({ ok: true }));
+    await named.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const address = named.server.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      const url = `http://127.0.0.1:${address.port}/api/x`;
+      expect(await rawStatus(url, { ...auth, host: 'runyard.example' })).toBe(200);
+      expect(await rawStatus(url, { ...auth, host: 'runyard.example:443' })).toBe(200);
+      expect(await rawStatus(url, { ...auth, host: 'other.example' })).toBe(403);
+    } finally {
+      await named.close();
+    }
+    expect(allowedHostNames('0.0.0.0', undefined)).toBeUndefined();
+    expect(allowedHostNames('::', [])).toBeUndefined();
+    expect(allowedHostNames(undefined, ['*'])).toBeUndefined();
+    expect([...(allowedHostNames('0.0.0.0', ['a.example']) ?? [])]).toEqual([
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+      'a.example',
+    ]);
+    expect(allowedHostNames('::1', undefined)?.has('[::1]')).toBe(true);
+    expect(allowedHostNames('10.0.0.5', undefined)?.has('10.0.0.5')).toBe(true);
+    expect(hostHeaderName('[::1]:8787')).toBe('[::1]');
+    expect(hostHeaderName('Example.COM')).toBe('example.com');
+    for (const bad of ['', 'a b', 'user@host', 'host:port', 'a/b', undefined])
+      expect(hostHeaderName(bad)).toBeUndefined();
+    const hosts = allowedHostNames('127.0.0.1', undefined);
+    expect(originAllowed('http://localhost:1', 'localhost:1', undefined, hosts)).toBe(true);
+    expect(originAllowed('https://localhost:1', 'localhost:1', undefined, hosts)).toBe(false);
+    expect(originAllowed('http://evil.example', 'evil.example', undefined, hosts)).toBe(false);
+    expect(originAllowed('https://app.example', 'x', ['https://app.example'], hosts)).toBe(true);
+    expect(originAllowed(undefined, 'evil.example', undefined, hosts)).toBe(true);
   });
 });
 

@@ -2,9 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Dealer, Subscriber } from 'zeromq';
 import { type Channel, type ConnectionInfo, channelAddress } from './connection.js';
 import { KernelError, type KernelErrorDetails } from './errors.js';
-import { type NotebookOutput, OutputCollector } from './outputs.js';
+import {
+  DEFAULT_OUTPUT_BUDGET_BYTES,
+  type NotebookOutput,
+  OutputCollector,
+  type OutputTruncation,
+} from './outputs.js';
 import type { ExitInfo, ManagedProcess } from './process.js';
-import { type JupyterMessage, type MessageHeader, parse, serialize } from './wire.js';
+import { DELIMITER, type JupyterMessage, type MessageHeader, parse, serialize } from './wire.js';
 
 export type KernelStatus = 'starting' | 'idle' | 'busy' | 'dead';
 export type InterruptMode = 'signal' | 'message';
@@ -28,13 +33,22 @@ export interface ExecuteOptions {
   onInput?: (request: { prompt: string; password: boolean }) => string | Promise<string>;
   silent?: boolean;
   storeHistory?: boolean;
+  /**
+   * Most output (bytes of nbformat JSON) this execution collects; beyond it outputs are dropped
+   * and `outputs` ends with a marker saying how much (default {@link DEFAULT_OUTPUT_BUDGET_BYTES}).
+   * `onOutput` stops at the budget too, after one marker output.
+   */
+  outputBudgetBytes?: number;
 }
 
 export interface ExecuteResult {
   status: 'ok' | 'error' | 'aborted';
   executionCount: number | null;
+  /** Ends with a stderr marker output when `truncated` is set. */
   outputs: NotebookOutput[];
   error?: { ename: string; evalue: string; traceback: string[] };
+  /** Set when the output budget cut output off. */
+  truncated?: OutputTruncation;
 }
 
 /** What a launched kernel gives its client so it can signal, restart and reap it. */
@@ -57,7 +71,17 @@ export interface KernelClientOptions {
   /** ZeroMQ reconnect interval; low so the client connects the moment the kernel binds. */
   reconnectIntervalMs?: number;
   username?: string;
+  /**
+   * Largest message frame read from the kernel (default {@link DEFAULT_MAX_MESSAGE_BYTES}).
+   * ZeroMQ refuses a larger one unread (it drops the connection, which reconnects at once), so
+   * one enormous print cannot take the server's memory; the execution's result counts it as
+   * refused.
+   */
+  maxMessageBytes?: number;
 }
+
+/** Per-frame read limit: the default 10 MiB budget plus framing; measured in bench/src/output-flood.ts. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 12 * 1024 * 1024;
 
 export interface KernelEvents {
   status: (status: KernelStatus) => void;
@@ -111,6 +135,17 @@ function delay(ms: number): Promise<void> {
 }
 
 const REPLY_AFTER_INTERRUPT_MS = 10_000;
+const DELIMITER_FRAME = Buffer.from(DELIMITER);
+const DELIMITER_LENGTH = DELIMITER_FRAME.length;
+/** Below this a message is cheap enough to verify and parse even when it will be dropped. */
+const UNREAD_DROP_MIN_BYTES = 64 * 1024;
+const OUTPUT_MESSAGES = new Set([
+  'stream',
+  'display_data',
+  'execute_result',
+  'update_display_data',
+  'error',
+]);
 const IDLE_GRACE_MS = 5000;
 /** Settle rounds are repeated while outputs keep trailing in, but not forever. */
 const MAX_SETTLE_ROUNDS = 5;
@@ -136,6 +171,8 @@ export class KernelClient {
   private queue: Promise<unknown> = Promise.resolve();
   private currentStatus: KernelStatus = 'starting';
   private iopubProbe: ((parentId: string) => void) | undefined;
+  /** iopub was re-subscribed (see watchIopub) and not yet seen to deliver. */
+  private iopubUnproven = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatPending: { id: string; sentAt: number } | undefined;
   private lastHeartbeat = Date.now();
@@ -258,9 +295,16 @@ export class KernelClient {
     };
   }
 
+  private socketOptions() {
+    return {
+      linger: 0,
+      reconnectInterval: this.options.reconnectIntervalMs ?? 10,
+      maxMessageSize: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    };
+  }
+
   private openSockets(connection: ConnectionInfo): void {
-    const reconnectInterval = this.options.reconnectIntervalMs ?? 10;
-    const common = { linger: 0, reconnectInterval };
+    const common = this.socketOptions();
     // stdin must share the shell identity: the kernel routes input_request to the shell's sender.
     const identity = `runyard-${this.session}`;
     const sockets: Sockets = {
@@ -284,7 +328,57 @@ export class KernelClient {
     for (const channel of ['shell', 'control', 'stdin', 'iopub'] as const) {
       void this.receiveLoop(channel, sockets[channel], connection.key);
     }
+    this.watchIopub(sockets, sockets.iopub);
     void this.heartbeatLoop(sockets.hb);
+  }
+
+  /**
+   * A message over maxMessageSize is a protocol error to libzmq: it drops the connection unread
+   * and, for that reason, never reconnects. The disconnect is the only trace, so the running
+   * execution records a refused message and the client subscribes afresh; the next execute
+   * first proves the new subscription live (outputs sent before it joined would be lost).
+   */
+  private watchIopub(sockets: Sockets, iopub: Subscriber): void {
+    iopub.events.on('disconnect', () => {
+      if (this.sockets !== sockets || sockets.iopub !== iopub || this.closed) return;
+      for (const execution of this.executions.values()) execution.collector.refused();
+      const fresh = new Subscriber(this.socketOptions());
+      fresh.subscribe();
+      fresh.connect(channelAddress(this.runtime.connection, 'iopub'));
+      sockets.iopub = fresh;
+      iopub.close();
+      this.iopubUnproven = true;
+      void this.receiveLoop('iopub', fresh, this.runtime.connection.key);
+      this.watchIopub(sockets, fresh);
+    });
+  }
+
+  /** Sends kernel_info_requests until one's iopub status arrives: the subscription is live. */
+  private async proveIopub(timeoutMs: number): Promise<void> {
+    const probes = new Set<string>();
+    let live = false;
+    let wake: (() => void) | undefined;
+    this.iopubProbe = (parentId) => {
+      if (probes.has(parentId)) {
+        live = true;
+        wake?.();
+      }
+    };
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (!live && Date.now() < deadline && this.alive) {
+        await this.request('shell', 'kernel_info_request', {}, timeoutMs, (id) => probes.add(id));
+        if (!live)
+          await Promise.race([
+            new Promise<void>((resolve) => {
+              wake = resolve;
+            }),
+            delay(100),
+          ]);
+      }
+    } finally {
+      this.iopubProbe = undefined;
+    }
   }
 
   private closeSockets(): void {
@@ -294,13 +388,31 @@ export class KernelClient {
     for (const socket of Object.values(sockets)) socket.close();
   }
 
+  /**
+   * Reads one channel until its socket is closed. It never ends silently: if reading or
+   * handling fails while the socket is still this client's (a bug, memory exhaustion, a
+   * message the code cannot handle), the kernel is marked dead with `kernel_channel_failed`
+   * and every pending request and execution rejects with it — a dead loop would otherwise leave
+   * executions waiting and the kernel looking `busy` for ever.
+   */
   private async receiveLoop(
     channel: Channel,
     socket: Dealer | Subscriber,
     key: string,
   ): Promise<void> {
+    let failure: unknown;
+    let sinceYield = 0;
     try {
       for await (const frames of socket) {
+        // zeromq hands queued messages over without returning to the event loop: under a flood
+        // that would starve timers (the heartbeat check) and the other channels for as long as
+        // the flood lasts. Yield every few MB or messages.
+        sinceYield += 1 + (frames[frames.length - 1]?.length ?? 0) / 65_536;
+        if (sinceYield >= 64) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        if (channel === 'iopub' && this.dropUnread(frames)) continue;
         const parsed = parse(frames, key);
         if (!parsed.ok) {
           this.emit('rejected', { channel, reason: parsed.reason });
@@ -308,8 +420,49 @@ export class KernelClient {
         }
         this.dispatch(channel, parsed.message);
       }
+    } catch (error) {
+      failure = error;
+    }
+    const ours = this.sockets !== undefined && this.sockets[channel] === socket && !socket.closed;
+    if (!ours || this.closed) return; // closed under the iterator: nothing left to read
+    this.markDead(
+      new KernelError(
+        'kernel_channel_failed',
+        `Reading the kernel's ${channel} channel failed; restart the kernel`,
+        failure === undefined ? undefined : { cause: failure },
+      ),
+    );
+  }
+
+  /**
+   * Output for an execution whose budget is spent is counted and dropped without checking its
+   * signature or parsing its content (the costly part of a 10 MB message); only the small
+   * header frames are read to route it. Unverified routing can only cause a drop of output
+   * that could not be kept anyway. Small messages take the normal path.
+   */
+  private dropUnread(frames: readonly Buffer[]): boolean {
+    const at = frames.findIndex(
+      (frame) => frame.length === DELIMITER_LENGTH && frame.equals(DELIMITER_FRAME),
+    );
+    const content = frames[at + 5];
+    if (at < 0 || !content || content.length < UNREAD_DROP_MIN_BYTES) return false;
+    try {
+      const header = JSON.parse((frames[at + 2] as Buffer).toString('utf8')) as {
+        msg_type?: unknown;
+      };
+      if (typeof header.msg_type !== 'string' || !OUTPUT_MESSAGES.has(header.msg_type))
+        return false;
+      const parent = JSON.parse((frames[at + 3] as Buffer).toString('utf8')) as {
+        msg_id?: unknown;
+      };
+      const execution =
+        typeof parent.msg_id === 'string' ? this.executions.get(parent.msg_id) : undefined;
+      if (!execution?.collector.spent) return false;
+      execution.activity += 1;
+      execution.collector.dropUnread(content.length);
+      return true;
     } catch {
-      // The socket was closed under the iterator; nothing left to read.
+      return false;
     }
   }
 
@@ -343,7 +496,9 @@ export class KernelClient {
       }
       execution.activity += 1;
       const output = execution.collector.handle(message.header.msg_type, message.content);
-      if (output) execution.options.onOutput?.(output);
+      if (output) this.forward(execution, output);
+      const notice = execution.collector.takeNotice();
+      if (notice) this.forward(execution, notice);
       return;
     }
     if (channel === 'stdin') {
@@ -378,6 +533,15 @@ export class KernelClient {
         execution.idleGrace.unref();
       }
       this.maybeFinish(execution);
+    }
+  }
+
+  /** A caller's output callback: its failure is its own and must not stop the channel. */
+  private forward(execution: ExecuteState, output: NotebookOutput): void {
+    try {
+      execution.options.onOutput?.(output);
+    } catch {
+      // the output is still collected in the result
     }
   }
 
@@ -626,6 +790,10 @@ export class KernelClient {
         settled: Promise.resolve(),
       };
     }
+    if (this.iopubUnproven) {
+      this.iopubUnproven = false;
+      await this.proveIopub(10_000).catch(() => undefined);
+    }
     const msgId = randomUUID();
     let finish!: () => void;
     let failWith!: (error: Error) => void;
@@ -638,7 +806,7 @@ export class KernelClient {
       failWith = reject;
       const state: ExecuteState = {
         msgId,
-        collector: new OutputCollector(),
+        collector: new OutputCollector(options.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES),
         options,
         idle: false,
         activity: 0,
@@ -844,9 +1012,15 @@ export class KernelClient {
     const intervalMs = this.options.heartbeatIntervalMs ?? 1000;
     this.lastHeartbeat = Date.now();
     this.heartbeatPending = undefined;
+    let lastTick = Date.now();
     this.heartbeatTimer = setInterval(() => {
-      if (this.restarting || this.currentStatus === 'starting') {
-        this.lastHeartbeat = Date.now();
+      const now = Date.now();
+      // A tick this late means this process was busy, not the kernel silent: an echo may be
+      // sitting unread. Judge the kernel only on time this process was listening.
+      const lagged = now - lastTick > Math.max(intervalMs * 5, timeoutMs / 3);
+      lastTick = now;
+      if (this.restarting || this.currentStatus === 'starting' || lagged) {
+        this.lastHeartbeat = now;
         return;
       }
       if (Date.now() - this.lastHeartbeat > timeoutMs) {
@@ -906,7 +1080,9 @@ function toExecuteResult(state: ExecuteState): ExecuteResult {
   const status = content.status === 'ok' || content.status === 'aborted' ? content.status : 'error';
   const executionCount =
     typeof content.execution_count === 'number' ? content.execution_count : null;
-  const result: ExecuteResult = { status, executionCount, outputs: state.collector.outputs };
+  const result: ExecuteResult = { status, executionCount, outputs: state.collector.result() };
+  const truncated = state.collector.truncation;
+  if (truncated) result.truncated = truncated;
   if (status === 'error') {
     result.error = {
       ename: String(content.ename ?? ''),

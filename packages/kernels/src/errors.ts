@@ -4,6 +4,8 @@ export const KernelErrorCode = {
   kernelStartTimeout: 'kernel_start_timeout',
   kernelDead: 'kernel_dead',
   kernelShutdown: 'kernel_shutdown',
+  /** Reading a kernel channel failed (not a close): the kernel is marked dead with this reason. */
+  kernelChannelFailed: 'kernel_channel_failed',
   kernelspecInvalid: 'kernelspec_invalid',
   executeTimeout: 'execute_timeout',
   executeCancelled: 'execute_cancelled',
@@ -36,6 +38,7 @@ export const kernelErrorHttpStatus: Readonly<Record<KernelErrorCode, number>> = 
   kernel_start_timeout: 504,
   kernel_dead: 502,
   kernel_shutdown: 409,
+  kernel_channel_failed: 502,
   kernelspec_invalid: 422,
   execute_timeout: 504,
   execute_cancelled: 499,

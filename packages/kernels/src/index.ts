@@ -1,5 +1,6 @@
 export { Backoff, type BackoffOptions } from './backoff.js';
 export {
+  DEFAULT_MAX_MESSAGE_BYTES,
   type ExecuteOptions,
   type ExecuteResult,
   type InterruptMode,
@@ -93,12 +94,14 @@ export {
   lostPortRace,
   type WrapContext,
 } from './launch.js';
-export type {
-  DisplayDataOutput,
-  ErrorOutput,
-  ExecuteResultOutput,
-  NotebookOutput,
-  StreamOutput,
+export {
+  DEFAULT_OUTPUT_BUDGET_BYTES,
+  type DisplayDataOutput,
+  type ErrorOutput,
+  type ExecuteResultOutput,
+  type NotebookOutput,
+  type OutputTruncation,
+  type StreamOutput,
 } from './outputs.js';
 export {
   type ExitInfo,

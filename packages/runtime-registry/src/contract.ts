@@ -84,6 +84,11 @@ export const RuntimeInfoSchema = z.object({
   trust: TrustSummarySchema,
   nextAction: NextActionSchema.optional(),
   error: RuntimeErrorInfoSchema.optional(),
+  /**
+   * Whether this notebook's kernel runs in the sandbox (`bwrap`) or not (`off`: the kernel can
+   * read what the host user can, see the runtime's README). Optional: older runtimes omit it.
+   */
+  sandbox: z.enum(['bwrap', 'off']).optional(),
 });
 export type RuntimeInfo = z.infer<typeof RuntimeInfoSchema>;
 
@@ -124,10 +129,22 @@ export const ExecuteRequestSchema = z.object({
 });
 export type ExecuteRequest = z.infer<typeof ExecuteRequestSchema>;
 
+/** What the per-execution output budget cut off (the outputs then end with a marker). */
+export const OutputTruncationSchema = z.object({
+  budgetBytes: z.number().int().nonnegative(),
+  droppedBytes: z.number().int().nonnegative(),
+  droppedOutputs: z.number().int().nonnegative(),
+  /** Messages over the per-message limit, refused unread (size unknown). */
+  refusedMessages: z.number().int().nonnegative(),
+});
+
+export type OutputTruncation = z.infer<typeof OutputTruncationSchema>;
+
 export const ExecuteResultSchema = z.object({
   status: z.enum(['ok', 'error', 'aborted']),
   executionCount: z.number().int().nullable(),
   outputs: z.array(NotebookOutputSchema),
+  truncated: OutputTruncationSchema.optional(),
 });
 export type ExecuteResult = z.infer<typeof ExecuteResultSchema>;
 

@@ -17,6 +17,8 @@ export const RuntimeErrorCode = {
   remoteHttpError: 'remote_runtime_http_error',
   remoteUnreachable: 'remote_runtime_unreachable',
   bundleSyncRejected: 'worker_config_bundle_sync_rejected',
+  /** The runtime already runs its maximum number of notebook kernels (`maxKernels`). */
+  tooManyKernels: 'too_many_kernels',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -40,6 +42,7 @@ export const runtimeErrorStatus: Record<RuntimeErrorCode, number> = {
   remote_runtime_http_error: 502,
   remote_runtime_unreachable: 502,
   worker_config_bundle_sync_rejected: 409,
+  too_many_kernels: 429,
 };
 
 /**

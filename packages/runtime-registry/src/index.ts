@@ -27,6 +27,8 @@ export {
   type NotebookOutput,
   NotebookOutputSchema,
   OpenNotebookRequestSchema,
+  type OutputTruncation,
+  OutputTruncationSchema,
   type PoolStatus,
   PoolStatusSchema,
   type RuntimeApi,

@@ -17,6 +17,7 @@ export const KERNEL_ERROR_CODES = [
   'kernel_start_timeout',
   'kernel_dead',
   'kernel_shutdown',
+  'kernel_channel_failed',
   'kernelspec_invalid',
   'execute_timeout',
   'execute_cancelled',

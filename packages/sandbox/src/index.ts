@@ -26,6 +26,13 @@ export {
   type ProxyCa,
   systemCaPem,
 } from './ca.js';
+export {
+  environBounds,
+  isWithheldVariable,
+  type WithheldEnvironment,
+  withheldValueRanges,
+  withholdSecretsFromEnvironment,
+} from './environ.js';
 export { SandboxError, SandboxErrorCode, sandboxErrorStatus } from './errors.js';
 export {
   createSecretPlaceholders,
@@ -46,6 +53,8 @@ export {
 export {
   createRedactor,
   encodedForms,
+  type LabelledText,
+  type MergedStreamRedactor,
   MIN_SECRET_LENGTH,
   type Redactor,
   type RedactorOptions,

@@ -168,3 +168,55 @@ describe('stream redaction', () => {
     expect(out.join('')).toBe('å [REDACTED:U] ø\n');
   });
 });
+
+describe('issue 15 finding 7: one redaction stream over interleaved sources', () => {
+  const SECRET = 'hunter2-very-secret-value';
+  const TOKEN = `ghp_${'A1b2C3d4'.repeat(5)}`;
+  const redactor = createRedactor({ secrets: { API: SECRET } });
+
+  it('attack: a value split across stdout and stderr, and a token across three writes, never leak', () => {
+    const merged = redactor.createMergedStreamRedactor<'stdout' | 'stderr'>();
+    const out = [
+      ...merged.write('stdout', `log: ${SECRET.slice(0, 9)}`),
+      ...merged.write('stderr', `${SECRET.slice(9)} and `),
+      ...merged.write('stdout', TOKEN.slice(0, 10)),
+      ...merged.write('stdout', TOKEN.slice(10, 25)),
+      ...merged.write('stdout', `${TOKEN.slice(25)} done\n`),
+      ...merged.end(),
+    ];
+    const text = out.map((piece) => piece.text).join('');
+    expect(text).toBe('log: [REDACTED:API] and [REDACTED:github_token] done\n');
+    // The redacted value is attributed to the source it started in; order is kept.
+    expect(out.find((piece) => piece.text.includes('[REDACTED:API]'))?.label).toBe('stdout');
+    expect(out.find((piece) => piece.text.startsWith(' and'))?.label).toBe('stderr');
+  });
+
+  it('never emits a secret whatever the split points and labels (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 40 }),
+        fc.string({ maxLength: 40 }),
+        fc.array(fc.tuple(fc.nat(), fc.boolean()), { maxLength: 8 }),
+        (before, after, cuts) => {
+          const text = `${before} ${SECRET} ${after} ${TOKEN}`;
+          const points = [...new Set(cuts.map(([n]) => n % (text.length + 1)))].sort(
+            (a, b) => a - b,
+          );
+          const merged = redactor.createMergedStreamRedactor<'a' | 'b'>();
+          const pieces: { label: 'a' | 'b'; text: string }[] = [];
+          let at = 0;
+          points.forEach((point, i) => {
+            pieces.push(...merged.write(cuts[i]?.[1] ? 'a' : 'b', text.slice(at, point)));
+            at = point;
+          });
+          pieces.push(...merged.write('a', text.slice(at)), ...merged.end());
+          const joined = pieces.map((piece) => piece.text).join('');
+          expect(joined).not.toContain(SECRET);
+          expect(joined).not.toContain(TOKEN);
+          expect(joined).toBe(redactor.redact(text));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

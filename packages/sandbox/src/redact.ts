@@ -44,10 +44,31 @@ export interface StreamRedactor {
   end(): string;
 }
 
+/** A piece of text of one labelled stream (e.g. `stdout` / `stderr`). */
+export interface LabelledText<L extends string> {
+  label: L;
+  text: string;
+}
+
+/**
+ * One redaction stream over several interleaved sources, in the order their chunks arrived: a
+ * value split across sources (half on stdout, half on stderr) is caught like one split across
+ * writes. What it emits keeps that order; each piece keeps its source's label, and a redacted
+ * value that spans sources is attributed to the source it started in.
+ */
+export interface MergedStreamRedactor<L extends string> {
+  /** Feed a chunk of `label`; returns the redacted pieces that are safe to emit now. */
+  write(label: L, chunk: string): LabelledText<L>[];
+  /** End of all sources (or a point where held text must go out): the redacted remainder. */
+  end(): LabelledText<L>[];
+}
+
 export interface Redactor {
   redact(text: string): string;
   /** A stateful redactor for one stream that catches values split across chunks. */
   createStreamRedactor(): StreamRedactor;
+  /** One stateful redactor over interleaved labelled streams (see {@link MergedStreamRedactor}). */
+  createMergedStreamRedactor<L extends string>(): MergedStreamRedactor<L>;
   /** Redacts every string (and object key) inside a JSON-like value; returns a copy. */
   redactValue(value: unknown): unknown;
   /** The secret names this redactor knows (never the values). */
@@ -106,6 +127,18 @@ export function createRedactor(options: RedactorOptions): Redactor {
   const secretRegex =
     needles.length > 0 ? new RegExp(needles.map(escapeRegExp).join('|'), 'g') : null;
   const longest = needles[0]?.length ?? 0;
+  // Every proper prefix of every value (and encoded form): a stream holds back only a tail that
+  // could still grow into one, so ordinary output ("sleeping\n") goes out at once.
+  const prefixes = new Set<string>();
+  for (const needle of needles)
+    for (let length = 1; length < needle.length; length++) prefixes.add(needle.slice(0, length));
+
+  /** Length of the longest tail of `text` that is the start of a value. */
+  function pendingPrefix(text: string): number {
+    for (let length = Math.min(longest - 1, text.length); length > 0; length--)
+      if (prefixes.has(text.slice(text.length - length))) return length;
+    return 0;
+  }
 
   function findSpans(text: string): Span[] {
     const secretSpans: Span[] = [];
@@ -170,44 +203,116 @@ export function createRedactor(options: RedactorOptions): Redactor {
     return out;
   }
 
-  function createStreamRedactor(): StreamRedactor {
+  /**
+   * How much of `held` can be emitted now, and the spans inside that part. Holds back what may
+   * be the start of a value (the longest tail that is a prefix of one, at most longest-1
+   * characters) and, for token patterns, up to the
+   * last whitespace (tokens never contain whitespace) but at most PATTERN_HOLD; past HARD_HOLD
+   * it flushes even mid-token, emitting a straddling known value whole.
+   */
+  function safePrefix(held: string): { cut: number; spans: Span[] } {
+    // A known value may have begun in the tail that is the start of one.
+    let cut = held.length - pendingPrefix(held);
+    const hard = held.length > HARD_HOLD;
+    if (usePatterns && !hard) {
+      const boundary = lastWhitespaceBefore(held, cut);
+      if (boundary >= 0) cut = boundary + 1;
+      else cut = Math.min(cut, held.length - PATTERN_HOLD);
+    }
+    if (cut <= 0) return { cut: 0, spans: [] };
+    const emitted: Span[] = [];
+    for (const span of findSpans(held)) {
+      if (span.end <= cut) emitted.push(span);
+      else if (span.start < cut) {
+        // Straddles the cut: hold it whole, or when forced to flush, emit it whole.
+        if (hard) {
+          emitted.push(span);
+          cut = span.end;
+        } else cut = span.start;
+        break;
+      } else break;
+    }
+    return { cut: Math.max(cut, 0), spans: emitted };
+  }
+
+  function createMergedStreamRedactor<L extends string>(): MergedStreamRedactor<L> {
+    // The held text, as the labelled segments it came in (adjacent same-label ones joined).
+    let segments: LabelledText<L>[] = [];
     let held = '';
+    /** Emits held[0, cut) with `spans` applied, split back into its sources. */
+    const take = (cut: number, spans: readonly Span[]): LabelledText<L>[] => {
+      const out: LabelledText<L>[] = [];
+      const push = (label: L, text: string) => {
+        if (text.length === 0) return;
+        const last = out[out.length - 1];
+        if (last && last.label === label) last.text += text;
+        else out.push({ label, text });
+      };
+      // Segment boundaries as offsets into held.
+      const starts: number[] = [];
+      let offset = 0;
+      for (const segment of segments) {
+        starts.push(offset);
+        offset += segment.text.length;
+      }
+      const labelAt = (at: number): L => {
+        let index = 0;
+        while (index + 1 < starts.length && (starts[index + 1] as number) <= at) index++;
+        return (segments[index] as LabelledText<L>).label;
+      };
+      const plain = (from: number, to: number) => {
+        let at = from;
+        while (at < to) {
+          let index = 0;
+          while (index + 1 < starts.length && (starts[index + 1] as number) <= at) index++;
+          const end = Math.min(to, (starts[index + 1] as number | undefined) ?? to);
+          push((segments[index] as LabelledText<L>).label, held.slice(at, end));
+          at = end;
+        }
+      };
+      let at = 0;
+      for (const span of spans) {
+        plain(at, span.start);
+        push(labelAt(span.start), `[REDACTED:${span.name}]`);
+        at = span.end;
+      }
+      plain(at, cut);
+      // Keep the rest, re-split by source.
+      const rest: LabelledText<L>[] = [];
+      for (let i = 0; i < segments.length; i++) {
+        const start = starts[i] as number;
+        const segment = segments[i] as LabelledText<L>;
+        const end = start + segment.text.length;
+        if (end <= cut) continue;
+        rest.push({ label: segment.label, text: segment.text.slice(Math.max(cut - start, 0)) });
+      }
+      segments = rest;
+      held = held.slice(cut);
+      return out;
+    };
     return {
-      write(chunk: string): string {
+      write(label: L, chunk: string): LabelledText<L>[] {
+        if (chunk.length === 0) return [];
+        const last = segments[segments.length - 1];
+        if (last && last.label === label) last.text += chunk;
+        else segments.push({ label, text: chunk });
         held += chunk;
-        // A known value may have begun in the last longest-1 characters.
-        let cut = held.length - Math.max(longest - 1, 0);
-        const hard = held.length > HARD_HOLD;
-        if (usePatterns && !hard) {
-          // Tokens never contain whitespace: cutting just after whitespace never splits one.
-          const boundary = lastWhitespaceBefore(held, cut);
-          if (boundary >= 0) cut = boundary + 1;
-          else cut = Math.min(cut, held.length - PATTERN_HOLD);
-        }
-        if (cut <= 0) return '';
-        const spans = findSpans(held);
-        const emitted: Span[] = [];
-        for (const span of spans) {
-          if (span.end <= cut) emitted.push(span);
-          else if (span.start < cut) {
-            // Straddles the cut: hold it whole, or when forced to flush, emit it whole.
-            if (hard) {
-              emitted.push(span);
-              cut = span.end;
-            } else cut = span.start;
-            break;
-          } else break;
-        }
-        if (cut <= 0) return '';
-        const out = apply(held.slice(0, cut), emitted);
-        held = held.slice(cut);
-        return out;
+        const { cut, spans } = safePrefix(held);
+        return cut > 0 ? take(cut, spans) : [];
       },
-      end(): string {
-        const out = redact(held);
-        held = '';
-        return out;
+      end(): LabelledText<L>[] {
+        if (held.length === 0) return [];
+        return take(held.length, findSpans(held));
       },
+    };
+  }
+
+  function createStreamRedactor(): StreamRedactor {
+    const merged = createMergedStreamRedactor<'text'>();
+    const join = (pieces: LabelledText<'text'>[]) => pieces.map((piece) => piece.text).join('');
+    return {
+      write: (chunk: string) => join(merged.write('text', chunk)),
+      end: () => join(merged.end()),
     };
   }
 
@@ -215,7 +320,7 @@ export function createRedactor(options: RedactorOptions): Redactor {
     return redactJsonValue(value, redact);
   }
 
-  return { redact, createStreamRedactor, redactValue, names };
+  return { redact, createStreamRedactor, createMergedStreamRedactor, redactValue, names };
 }
 
 function lastWhitespaceBefore(text: string, limit: number): number {

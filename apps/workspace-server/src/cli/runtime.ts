@@ -5,7 +5,15 @@ import { startRuntimeServer } from '@runyard/runtime-registry/server';
 import { lockDataDir } from '../lock.js';
 import { describePython, resolvePython } from '../python.js';
 import { runtimeOptionsFor } from '../runtimes.js';
-import { type CliIo, ExitCode, parseCommand, printHelp, println, UsageError } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  println,
+  UsageError,
+  withholdSecrets,
+} from './common.js';
 import { waitForSignal } from './signals.js';
 
 export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id <id>]
@@ -13,7 +21,7 @@ export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id 
 Runs a standalone runtime server (the /v1 API: notebooks, kernels, config bundles, workers)
 that a workspace server registers with POST /api/runtimes { id, url, token }.
 It takes the "runyard serve" options (--host, --port, --workspace, --data-dir, --cache-dir,
---config-dir, --python, --wheelhouse, --kernel-pool, --env-pool, --token, --allowed-origin).
+--config-dir, --python, --wheelhouse, --kernel-pool, --env-pool, --token, --allowed-origin, --allowed-host).
 The token is --token / RUNYARD_TOKEN, else RUNYARD_RUNTIME_TOKEN, else one generated into
 <data-dir>/token. Give it its own --data-dir: one runtime process owns a data dir at a time.
   --id <id>   the id GET /v1/runtime reports (default: standalone)
@@ -28,7 +36,8 @@ function port(flag: unknown, env: string | undefined, configured: number): numbe
     : configured;
 }
 
-export async function runtimeCommand(io: CliIo, args: string[]): Promise<number> {
+export async function runtimeCommand(cliIo: CliIo, args: string[]): Promise<number> {
+  const { io } = withholdSecrets(cliIo);
   const { values, positionals, config } = parseCommand(io, args, { id: { type: 'string' } });
   const [sub, ...extra] = positionals;
   if (values.help || sub === undefined) return printHelp(io, RUNTIME_HELP, Boolean(values.help));
@@ -45,7 +54,12 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
   const unlock = lockDataDir(settings.dataDir);
   let runtime: Awaited<ReturnType<typeof createRuntime>>;
   try {
-    runtime = await createRuntime(runtimeOptionsFor(settings, python, io.env, { id }));
+    runtime = await createRuntime(
+      runtimeOptionsFor(settings, python, io.env, {
+        id,
+        redactValues: { RUNYARD_RUNTIME_API_TOKEN: token.token },
+      }),
+    );
   } catch (error) {
     unlock();
     throw error;
@@ -58,6 +72,7 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
       port: port(values.port, io.env.RUNYARD_PORT, settings.port),
       token: token.token,
       allowedOrigins: settings.allowedOrigins,
+      allowedHosts: settings.allowedHosts,
     });
   } catch (error) {
     await runtime.close();

@@ -1,15 +1,32 @@
 import { serveHelp } from '../config.js';
 import { describePython } from '../python.js';
 import { startWorkspaceServer } from '../server.js';
-import { type CliIo, ExitCode, parseCommand, printHelp, println } from './common.js';
+import {
+  type CliIo,
+  ExitCode,
+  parseCommand,
+  printHelp,
+  println,
+  withholdSecrets,
+} from './common.js';
 import { createProgress, showRuntimeProgress } from './progress.js';
 import { waitForSignal } from './signals.js';
 
-export async function serveCommand(io: CliIo, args: string[]): Promise<number> {
+export async function serveCommand(cliIo: CliIo, args: string[]): Promise<number> {
+  const { io, scrubbed } = withholdSecrets(cliIo);
   const { values, config } = parseCommand(io, args);
   if (values.help) return printHelp(io, serveHelp(), true);
   const server = await startWorkspaceServer(config(), { env: io.env });
   println(io.stdout, `Runyard listening on ${server.url}`);
+  if (server.sandbox.warning) {
+    // Loud on purpose: `auto` falling back to off must not pass as a routine notice.
+    println(io.stderr, `WARNING: ${server.sandbox.warning}.`);
+    if (!scrubbed)
+      println(
+        io.stderr,
+        'WARNING: RUNYARD_SECRET_* and tokens could not be erased from /proc/<pid>/environ here; unsandboxed kernels can read them.',
+      );
+  }
   if (server.token.source === 'configured') {
     println(io.stdout, 'API token: the one you configured (RUNYARD_TOKEN or --token).');
   } else {

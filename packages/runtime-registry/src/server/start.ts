@@ -14,6 +14,8 @@ export interface StartRuntimeServerOptions extends RuntimeRoutesOptions {
   /** Largest request body (default 2 MiB: a 1 MiB bundle or code cell plus JSON overhead). */
   bodyLimit?: number;
   allowedOrigins?: string[];
+  /** Host names besides `host` and the loopback names (see `@runyard/http`). */
+  allowedHosts?: string[];
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -36,6 +38,8 @@ export async function startRuntimeServer(
     bodyLimit: options.bodyLimit ?? 2 * 1024 * 1024,
     logger: options.logger ?? false,
     ...(options.allowedOrigins === undefined ? {} : { allowedOrigins: options.allowedOrigins }),
+    bindHost: host,
+    ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
     openapi: { title: 'Runyard runtime', version: '1', path: '/v1/openapi.json' },
   });
   registerRuntimeRoutes(
