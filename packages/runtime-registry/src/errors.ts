@@ -17,6 +17,8 @@ export const RuntimeErrorCode = {
   remoteHttpError: 'remote_runtime_http_error',
   remoteUnreachable: 'remote_runtime_unreachable',
   bundleSyncRejected: 'worker_config_bundle_sync_rejected',
+  /** A dependency edit the notebook's own layout cannot take safely (e.g. an odd PEP 723 block). */
+  dependencyEditUnsupported: 'dependency_edit_unsupported',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -40,6 +42,7 @@ export const runtimeErrorStatus: Record<RuntimeErrorCode, number> = {
   remote_runtime_http_error: 502,
   remote_runtime_unreachable: 502,
   worker_config_bundle_sync_rejected: 409,
+  dependency_edit_unsupported: 409,
 };
 
 /**
