@@ -127,6 +127,8 @@ describe('open → awaiting_trust → approve → idle → import, in every layo
     expect(info.lifecycle).toBe('idle');
     const edited = await runtime.manageDependencies(info.notebookId, {
       add: ['addedpkg'],
+      trust: true,
+      fingerprint: info.trust.fingerprint,
       apply: 'sync',
     });
     expect(edited.lifecycle).toBe('idle');
