@@ -108,10 +108,23 @@ export function findScriptBlocks(
   return blocks;
 }
 
+/**
+ * Cheap test before a cell's source is joined and split: a block needs an opening line, and
+ * trust and resolution scan every cell of every notebook on every start.
+ */
+function mayHoldBlock(cell: unknown): boolean {
+  const source = (cell as { source?: unknown } | null)?.source;
+  if (typeof source === 'string') return source.includes(OPEN);
+  if (!Array.isArray(source)) return false;
+  for (const line of source) if (typeof line === 'string' && line.includes(OPEN)) return true;
+  return false;
+}
+
 /** Every `script` block of the notebook's code cells, in cell order. */
 export function findPep723Blocks(cells: readonly unknown[] | undefined): Pep723Block[] {
   const found: Pep723Block[] = [];
   (cells ?? []).forEach((cell, cellIndex) => {
+    if (!mayHoldBlock(cell)) return;
     const source = codeCellSource(cell);
     if (source === undefined) return;
     for (const block of findScriptBlocks(source))
