@@ -3,6 +3,7 @@
 // 723 block), so what the edit wrote is what nteract would install.
 import { readInlineDependencies } from '@runyard/env-detection';
 import { layoutFixture, type NotebookLayout } from '@runyard/testing';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dependencyEditTarget, editDependencies } from './dependency-edit.js';
 import { parseDocument } from './notebook-file.js';
@@ -179,5 +180,58 @@ describe('dependency edits keep the layout', () => {
   it('an edit that changes nothing writes nothing', () => {
     expect(editDependencies(doc('pep723-first'), 'uv', { add: ['pepfirst'] })).toBeUndefined();
     expect(editDependencies(doc('runt-only'), 'uv', { remove: ['absent'] })).toBeUndefined();
+  });
+});
+
+describe('property: a PEP 723 edit is the new list in one block, or a typed refusal', () => {
+  it('never writes a second or contradicting declaration, whatever the block looks like', () => {
+    const line = fc.constantFrom(
+      'dependencies = [',
+      'dependencies = ["a"]',
+      'dependencies = ["a", "b"]  # c',
+      "dependencies = ['a',",
+      '"dependencies" = ["a"]',
+      '  "a",',
+      '  "b", # ]',
+      ']',
+      'requires-python = ">=3.9"',
+      '[tool.x]',
+      'dependencies = "x"',
+      '',
+      'x = """[',
+      ']"""',
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), fc.constantFrom('c', 'a'), (toml, add) => {
+        const source = ['# /// script', ...toml.map((l) => (l === '' ? '#' : `# ${l}`)), '# ///'];
+        const text = JSON.stringify({
+          cells: [{ cell_type: 'code', source: source.join('\n') }],
+          metadata: {},
+        });
+        let document: ReturnType<typeof parseDocument>;
+        let before: string[];
+        try {
+          document = parseDocument(text);
+          before =
+            readInlineDependencies(document.notebook).uv?.dependencies.map((d) => d.spec) ?? [];
+        } catch {
+          return; // not a valid block to begin with: the notebook cannot be edited either
+        }
+        let edit: ReturnType<typeof editDependencies>;
+        try {
+          edit = editDependencies(document, 'uv', { add: [add] });
+        } catch (error) {
+          expect(error).toMatchObject({ code: 'dependency_edit_unsupported' });
+          return;
+        }
+        const after = parseDocument(edit?.text ?? text).notebook;
+        const inline = readInlineDependencies(after);
+        const expected = before.includes(add) ? before : [...before, add];
+        expect(inline.uv?.dependencies.map((d) => d.spec)).toEqual(expected);
+        expect(inline.uv?.declaredIn).toBe('cells[0].source');
+        expect(after.metadata).toEqual({});
+      }),
+      { numRuns: 400 },
+    );
   });
 });
