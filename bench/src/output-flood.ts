@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       console.log(
         `| ${flood.name} | ${(result.text.length / MiB).toFixed(2)} MiB (${result.status}) | ${
           t
-            ? `${(t.droppedBytes / MiB).toFixed(0)} MiB dropped, ${t.refusedMessages} refused`
+            ? `${((t.droppedBytes ?? 0) / MiB).toFixed(0)} MiB dropped, ${t.refusedMessages} refused`
             : 'no'
         } | ${after.rss.toFixed(0)} MiB | ${after.peak.toFixed(0)} MiB | ${next.text.includes('42') ? 'ok' : next.text.slice(0, 80)} |`,
       );

@@ -62,6 +62,7 @@ export class Environments {
   readonly venvBuilder: EnvBuilder;
   private readonly venvCache: EnvCache;
   private condaCache: EnvCache | undefined;
+  private pixiCache: EnvCache | undefined;
   readonly envPool: EnvPool | undefined;
   readonly kernelPool: KernelPool | undefined;
   /** The env each pooled kernel runs in, so a claimed kernel hands its env to the notebook. */
@@ -204,11 +205,20 @@ export class Environments {
     return { prefix: built.prefix, python: built.python, exclusive: true };
   }
 
+  /**
+   * The cache a resolved environment is built in: inline pixi (`metadata.runt.pixi`) by pixi
+   * itself, other conda sources by the first conda tool on PATH, uv sources as venvs.
+   */
+  private cacheFor(resolved: ResolvedEnvironment): EnvCache {
+    if (resolved.source === 'pixi:inline') return this.pixi();
+    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
+    return conda ? this.conda() : this.venvCache;
+  }
+
   /** Whether `cachedEnv` would be a cache hit (no build). */
   isCached(resolved: ResolvedEnvironment): boolean {
     if (!resolved.envHash) return false;
-    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
-    return (conda ? this.conda() : this.venvCache).lookup(resolved.envHash) !== undefined;
+    return this.cacheFor(resolved).lookup(resolved.envHash) !== undefined;
   }
 
   /** The env for a resolved notebook environment with dependencies (cache hit or build). */
@@ -222,10 +232,21 @@ export class Environments {
   ): Promise<{ env: PreparedEnv; hit: boolean }> {
     const envHash = resolved.envHash;
     if (!envHash) throw new KernelError('env_build_failed', 'The environment has no hash');
-    const conda = resolved.source.startsWith('conda:') || resolved.source === 'pixi:toml';
-    const cache = conda ? this.conda() : this.venvCache;
+    const cache = this.cacheFor(resolved);
+    const conda = cache !== this.venvCache;
+    // Inline pixi lists conda and PyPI packages: each goes to its own installer.
+    const pixiInline = resolved.source === 'pixi:inline';
     const { entry, hit, release } = await cache.get(envHash, {
-      dependencies: resolved.dependencies.map((dep) => dep.spec),
+      dependencies: resolved.dependencies
+        .filter((dep) => !pixiInline || dep.ecosystem === 'conda')
+        .map((dep) => dep.spec),
+      ...(pixiInline
+        ? {
+            pypiDependencies: resolved.dependencies
+              .filter((dep) => dep.ecosystem === 'pypi')
+              .map((dep) => dep.spec),
+          }
+        : {}),
       ...(conda && resolved.channels.length > 0 ? { channels: resolved.channels } : {}),
       ...(resolved.source === 'conda:env_yml' && resolved.projectFile
         ? { environmentYml: resolve(options.notebookDir, resolved.projectFile) }
@@ -245,6 +266,19 @@ export class Environments {
       this.condaCache = createEnvCache({ cacheDir: join(this.options.cacheDir, 'conda'), builder });
     }
     return this.condaCache;
+  }
+
+  private pixi(): EnvCache {
+    if (!this.pixiCache) {
+      const builder = createEnvBuilder({
+        kind: 'conda',
+        condaTools: ['pixi'],
+        env: this.options.env,
+        ...(this.options.wheelhouse ? { wheelhouse: this.options.wheelhouse } : {}),
+      });
+      this.pixiCache = createEnvCache({ cacheDir: join(this.options.cacheDir, 'pixi'), builder });
+    }
+    return this.pixiCache;
   }
 
   /** Installs packages into an env in place (for `apply: 'sync'` on an exclusive env). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { detectIndent, setJsonPath, setNotebookMetadata } from './json-splice.js';
+import { detectIndent, replaceJsonValue, setJsonPath, setNotebookMetadata } from './json-splice.js';
 
 describe('setJsonPath', () => {
   it('replaces one value and leaves every other byte alone', () => {
@@ -66,6 +66,29 @@ describe('setJsonPath', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('replaceJsonValue', () => {
+  it('replaces one array element, every other byte kept', () => {
+    const text =
+      '{\n "cells": [\n  {"source": ["a\\n", "b"], "x": 1.0},\n  {"source": "c"}\n ],\n "m": {}\n}\n';
+    const out = replaceJsonValue(text, ['cells', 0, 'source'], ['z']);
+    expect(JSON.parse(out).cells[0].source).toEqual(['z']);
+    expect(out).toContain('"x": 1.0');
+    expect(out.replace(/\[\n\s*"z"\n\s*\]/, '["a\\n", "b"]')).toBe(text);
+    expect(JSON.parse(replaceJsonValue(text, ['cells', 1, 'source'], 'd')).cells[1].source).toBe(
+      'd',
+    );
+  });
+
+  it('refuses a path that does not exist instead of creating it', () => {
+    expect(() => replaceJsonValue('{"cells": []}', ['cells', 0, 'source'], 'x')).toThrow(
+      SyntaxError,
+    );
+    expect(() => replaceJsonValue('{"cells": [{}]}', ['cells', 0, 'source'], 'x')).toThrow(
+      SyntaxError,
     );
   });
 });

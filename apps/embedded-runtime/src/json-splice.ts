@@ -87,6 +87,52 @@ export function readObject(text: string, start: number): ObjectSpan {
   }
 }
 
+/** The `[start, end)` spans of the elements of the array starting at `start` (which must be `[`). */
+export function readArray(text: string, start: number): { start: number; end: number }[] {
+  if (text[start] !== '[') throw new SyntaxError('not an array');
+  const elements: { start: number; end: number }[] = [];
+  let i = skipWs(text, start + 1);
+  if (text[i] === ']') return elements;
+  for (;;) {
+    const end = skipValue(text, i);
+    elements.push({ start: i, end });
+    i = skipWs(text, end);
+    if (text[i] === ',') {
+      i = skipWs(text, i + 1);
+      continue;
+    }
+    if (text[i] === ']') return elements;
+    throw new SyntaxError('expected "," or "]"');
+  }
+}
+
+/**
+ * Replaces the value at `path` (object keys and array indexes) inside a JSON document; every
+ * container on the way and the value itself must exist. Only the bytes of that value change.
+ * The new value is indented for its depth like its neighbours.
+ */
+export function replaceJsonValue(
+  text: string,
+  path: readonly (string | number)[],
+  value: unknown,
+): string {
+  const indent = detectIndent(text);
+  let start = skipWs(text, 0);
+  for (const key of path) {
+    if (typeof key === 'number') {
+      const element = readArray(text, start)[key];
+      if (!element) throw new SyntaxError('no such element');
+      start = element.start;
+    } else {
+      const member = findMember(readObject(text, start), key);
+      if (!member) throw new SyntaxError('no such member');
+      start = member.valueStart;
+    }
+  }
+  const end = skipValue(text, start);
+  return text.slice(0, start) + serialize(value, indent, path.length) + text.slice(end);
+}
+
 /** The last member with this key wins, as in `JSON.parse`. */
 export function findMember(object: ObjectSpan, key: string): Member | undefined {
   let found: Member | undefined;

@@ -33,12 +33,11 @@ import {
 import { type MergedStreamRedactor, SandboxError } from '@runyard/sandbox';
 import { buildNextAction, type TrustDecision, TrustError, type TrustService } from '@runyard/trust';
 import type { ZodType } from 'zod';
+import { editDependencies } from './dependency-edit.js';
 import type { Environments, PreparedEnv } from './environments.js';
 import type { RuntimeEvents } from './events.js';
 import { setNotebookMetadata } from './json-splice.js';
 import {
-  editableManager,
-  editDependencies,
   type NotebookDocument,
   newNotebookText,
   parseDocument,
@@ -859,8 +858,8 @@ export class NotebookManager {
     }
     let added: string[] = [];
     if (editing) {
-      const manager = editableManager(document.notebook, this.options.preferredManager);
-      const edit = editDependencies(document, manager, {
+      // Written where the notebook declares its dependencies (runt, top level, PEP 723 block).
+      const edit = editDependencies(document, this.options.preferredManager, {
         ...(req.add ? { add: req.add } : {}),
         ...(req.remove ? { remove: req.remove } : {}),
       });
@@ -975,6 +974,8 @@ function poolEligible(resolved: ResolvedEnvironment): boolean {
   return (
     resolved.runtime === 'python' &&
     resolved.dependencies.length === 0 &&
-    (resolved.source === 'uv:prewarmed' || resolved.source === 'uv:inline')
+    (resolved.source === 'uv:prewarmed' ||
+      resolved.source === 'uv:inline' ||
+      resolved.source === 'uv:pep723')
   );
 }

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { layoutFixture } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sealTestBundle } from './test-support/bundle.js';
 import { runCli } from './test-support/cli.js';
@@ -71,6 +72,7 @@ describe('runyard detect', () => {
       env: {
         source: 'uv:inline',
         projectFile: null,
+        declaredIn: 'metadata.uv',
         channels: [],
         requiresPython: '>=3.9',
         envHash: expect.stringMatching(/^[0-9a-f]{16}$/),
@@ -79,13 +81,38 @@ describe('runyard detect', () => {
     });
     const env = result.env as Record<string, unknown>;
     expect(Object.keys(env).sort()).toEqual(
-      ['channels', 'dependencies', 'envHash', 'projectFile', 'requiresPython', 'source'].sort(),
+      [
+        'channels',
+        'declaredIn',
+        'dependencies',
+        'envHash',
+        'projectFile',
+        'requiresPython',
+        'source',
+      ].sort(),
     );
     expect(env.dependencies).toContainEqual({
       ecosystem: 'pypi',
       name: 'requests',
       spec: 'Requests>=2',
     });
+  });
+
+  it('shows where nteract-layout dependencies were read, and why a layout was ignored', async () => {
+    for (const layout of ['pep723-later', 'both', 'pep723-duplicate'] as const)
+      writeFileSync(join(dir, `${layout}.ipynb`), layoutFixture(layout));
+    const pep = await runCli(['detect', 'pep723-later.ipynb'], { cwd: dir });
+    expect(pep.code).toBe(0);
+    expect(pep.stdout).toContain('environment:  uv:pep723 in cells[2].source');
+    expect(pep.stdout).toContain('  peplater  [pypi]');
+    const both = await runCli(['detect', 'both.ipynb', '--json'], { cwd: dir });
+    expect(both.json()).toMatchObject({
+      env: { source: 'uv:inline', declaredIn: 'metadata.runt.uv' },
+      warnings: [{ code: 'legacy_metadata_ignored' }],
+    });
+    const duplicate = await runCli(['detect', 'pep723-duplicate.ipynb', '--json'], { cwd: dir });
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toContain('pep723_duplicate');
   });
 
   it('a file that is not a notebook fails with exit 1 and a typed code', async () => {

@@ -39,17 +39,32 @@ export { type EnvFs, type FileKind, type FileStat, nodeFs } from './fs.js';
 export {
   CondaMetadataSchema,
   type InlineDependencies,
+  type InlineManager,
   KernelspecSchema,
   MAX_INLINE_DEPENDENCIES,
   MAX_NOTEBOOK_BYTES,
   type Notebook,
   NotebookSchema,
+  PixiMetadataSchema,
   parseNotebook,
   parseNotebookJson,
+  RuntMetadataSchema,
   RunyardMetadataSchema,
   readInlineDependencies,
   UvMetadataSchema,
 } from './notebook.js';
+export {
+  type CellRef,
+  codeCellSource,
+  describeCell,
+  findPep723Blocks,
+  findScriptBlocks,
+  MAX_PEP723_DEPENDENCIES,
+  type Pep723Block,
+  type Pep723Metadata,
+  parsePep723Block,
+  readPep723,
+} from './pep723.js';
 export {
   DENO_CONFIG_FILES,
   MAX_PROJECT_DEPENDENCIES,

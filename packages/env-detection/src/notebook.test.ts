@@ -72,17 +72,25 @@ describe('readInlineDependencies', () => {
           { ecosystem: 'pypi', name: 'pandas', spec: 'pandas' },
         ],
         requiresPython: '>=3.10',
+        declaredIn: 'metadata.uv',
       },
       conda: {
         dependencies: [{ ecosystem: 'conda', name: 'scipy', spec: 'conda-forge::scipy' }],
         channels: ['conda-forge'],
         python: '3.11',
+        declaredIn: 'metadata.conda',
       },
+      sections: notebook.metadata,
+      warnings: [],
     });
   });
 
   it('has no sections for a notebook without inline dependencies', () => {
-    expect(readInlineDependencies(parseNotebook({ metadata: { uv: {} } }))).toEqual({});
+    // The section is in effect (its keys are signed) but declares no dependency list.
+    expect(readInlineDependencies(parseNotebook({ metadata: { uv: {} } }))).toEqual({
+      sections: { uv: {} },
+      warnings: [],
+    });
   });
 
   it('refuses an injection attempt with a typed error', () => {

@@ -5,7 +5,8 @@ import { type Dependency, DependencySchema } from './dependencies.js';
 import { computeCondaEnvHash, computeUvEnvHash } from './env-hash.js';
 import { EnvDetectionError } from './errors.js';
 import type { EnvFs } from './fs.js';
-import { parseNotebook, readInlineDependencies } from './notebook.js';
+import { type Notebook, parseNotebook, readInlineDependencies } from './notebook.js';
+import { findPep723Blocks } from './pep723.js';
 import {
   DENO_CONFIG_FILES,
   MAX_PROJECT_FILE_BYTES,
@@ -19,7 +20,9 @@ import { type EnvWarning, EnvWarningSchema } from './warnings.js';
 
 export const EnvSourceSchema = z.enum([
   'uv:inline',
+  'uv:pep723',
   'conda:inline',
+  'pixi:inline',
   'uv:pyproject',
   'pixi:toml',
   'conda:env_yml',
@@ -46,6 +49,12 @@ export const ResolvedEnvironmentSchema = z.object({
   source: EnvSourceSchema,
   /** The project file or Deno config used, relative to the notebook's directory (`/`-separated). */
   projectFile: z.string().nullable(),
+  /**
+   * Where in the notebook inline dependencies were read, as a path into the notebook JSON:
+   * `metadata.runt.uv`, `metadata.uv`, `metadata.runt.pixi`, `cells[2].source` (a PEP 723
+   * block), ...; null for project files, prewarmed environments and Deno.
+   */
+  declaredIn: z.string().nullable(),
   /** `name` of an environment.yml. */
   envName: z.string().nullable(),
   dependencies: z.array(DependencySchema),
@@ -151,14 +160,14 @@ async function readProjectFile(fs: EnvFs, found: FoundFile, shown: string): Prom
   }
 }
 
-function inlineChannels(list: string[]): string[] {
+function inlineChannels(list: string[], declaredIn: string): string[] {
   return list.map((channel) => {
     try {
       return parseChannel(channel);
     } catch (error) {
       throw new EnvDetectionError(
         'invalid_dependency',
-        `metadata.conda.channels: ${(error as Error).message}`,
+        `${declaredIn}.channels: ${(error as Error).message}`,
         { cause: error },
       );
     }
@@ -170,6 +179,7 @@ function uvResult(
   source: EnvSource,
   fields: {
     projectFile?: string | null;
+    declaredIn?: string | null;
     dependencies: Dependency[];
     requiresPython: string | null;
     envId: string;
@@ -188,6 +198,7 @@ function condaResult(
   source: EnvSource,
   fields: {
     projectFile?: string | null;
+    declaredIn?: string | null;
     envName?: string | null;
     dependencies: Dependency[];
     channels: string[];
@@ -199,12 +210,29 @@ function condaResult(
   return assemble(base, source, fields, computeCondaEnvHash(fields));
 }
 
+/** Where a notebook declares Python dependencies, unparsed (for the Deno warning). */
+function declaredPythonDependencies(notebook: Notebook): string[] {
+  const { metadata } = notebook;
+  const found: string[] = [];
+  for (const manager of ['uv', 'conda', 'pixi'] as const) {
+    const namespaced = metadata.runt?.[manager] as Record<string, unknown> | undefined;
+    if (namespaced?.dependencies !== undefined || namespaced?.pypi_dependencies !== undefined)
+      found.push(`metadata.runt.${manager}`);
+  }
+  if (metadata.uv?.dependencies !== undefined) found.push('metadata.uv');
+  if (metadata.conda?.dependencies !== undefined) found.push('metadata.conda');
+  for (const block of findPep723Blocks(notebook.cells))
+    found.push(`cells[${block.cellIndex}].source`);
+  return found;
+}
+
 /** The one place a result is built; a uv result has no channels and no python pin. */
 function assemble(
   base: Pick<ResolvedEnvironment, 'runtime' | 'runtimeReason' | 'warnings'>,
   source: EnvSource,
   fields: {
     projectFile?: string | null;
+    declaredIn?: string | null;
     envName?: string | null;
     dependencies: Dependency[];
     channels: string[];
@@ -217,6 +245,7 @@ function assemble(
     ...base,
     source,
     projectFile: fields.projectFile ?? null,
+    declaredIn: fields.declaredIn ?? null,
     envName: fields.envName ?? null,
     dependencies: fields.dependencies,
     channels: fields.channels,
@@ -228,8 +257,11 @@ function assemble(
 
 /**
  * Decides where a notebook's environment comes from. Python, first match wins:
- * 1. inline `metadata.uv` (`uv:inline`) or `metadata.conda` (`conda:inline`); both present →
- *    the preferred manager, with an `inline_manager_conflict` warning;
+ * 1. inline dependencies (`readInlineDependencies`: `metadata.runt.*` before the top-level
+ *    keys): uv (`uv:inline`), conda (`conda:inline`), pixi (`pixi:inline`); several → the
+ *    preferred manager when it is one of them, else the first of uv, conda, pixi, with an
+ *    `inline_manager_conflict` warning; without metadata dependencies, a PEP 723 block in a
+ *    code cell (`uv:pep723`);
  * 2. the closest project file walking up from the notebook's directory, checking
  *    `pyproject.toml` (`uv:pyproject`, or `pixi:toml` with `[tool.pixi]`), `pixi.toml`,
  *    `environment.yml`, `environment.yaml` in each directory;
@@ -253,11 +285,12 @@ export async function resolveEnvironment(
   const base = { runtime: detection.runtime, runtimeReason: detection.reason, warnings };
 
   if (detection.runtime === 'deno') {
-    const { uv, conda } = notebook.metadata;
-    if (uv?.dependencies !== undefined || conda?.dependencies !== undefined) {
+    // Not parsed: a Deno kernel installs none of them, so a bad entry must not stop the notebook.
+    const declared = declaredPythonDependencies(notebook);
+    if (declared.length > 0) {
       warnings.push({
         code: 'inline_dependencies_ignored',
-        message: 'the notebook runs on Deno; its uv/conda dependency metadata is ignored',
+        message: `the notebook runs on Deno; its Python dependency declarations (${declared.join(', ')}) are ignored`,
       });
     }
     const config = await findClosest(input.fs, notebookDir, homeDir, DENO_CONFIG_FILES);
@@ -265,6 +298,7 @@ export async function resolveEnvironment(
       ...base,
       source: 'deno',
       projectFile: config ? displayPath(notebookDir, config.path) : null,
+      declaredIn: null,
       envName: null,
       dependencies: [],
       channels: [],
@@ -274,27 +308,47 @@ export async function resolveEnvironment(
     };
   }
 
-  const notebookEnvId =
-    input.envId ?? notebook.metadata.runyard?.env_id ?? `notebook:${notebookPath}`;
   const inline = readInlineDependencies(notebook);
-  if (inline.uv && inline.conda) {
+  warnings.push(...inline.warnings);
+  const runtEnvId = notebook.metadata.runt?.env_id;
+  const notebookEnvId =
+    input.envId ??
+    notebook.metadata.runyard?.env_id ??
+    (typeof runtEnvId === 'string' && runtEnvId !== '' ? runtEnvId : undefined) ??
+    `notebook:${notebookPath}`;
+  const declared = (['uv', 'conda', 'pixi'] as const).filter((m) => inline[m] !== undefined);
+  const manager = declared.includes(preferences.preferredManager)
+    ? preferences.preferredManager
+    : declared[0];
+  if (declared.length > 1) {
     warnings.push({
       code: 'inline_manager_conflict',
-      message: `the notebook declares both uv and conda dependencies; using ${preferences.preferredManager} (the preferred manager)`,
+      message: `the notebook declares ${declared.join(' and ')} dependencies; using ${manager}${manager === preferences.preferredManager ? ' (the preferred manager)' : ''}`,
     });
   }
-  const useConda = inline.conda && (!inline.uv || preferences.preferredManager === 'conda');
-  if (useConda && inline.conda) {
+  if (manager === 'conda' && inline.conda) {
     return condaResult(base, 'conda:inline', {
+      declaredIn: inline.conda.declaredIn,
       dependencies: inline.conda.dependencies,
-      channels: inlineChannels(inline.conda.channels),
+      channels: inlineChannels(inline.conda.channels, inline.conda.declaredIn),
       requiresPython: null,
       python: inline.conda.python ?? null,
       envId: notebookEnvId,
     });
   }
-  if (inline.uv) {
-    return uvResult(base, 'uv:inline', {
+  if (manager === 'pixi' && inline.pixi) {
+    return condaResult(base, 'pixi:inline', {
+      declaredIn: inline.pixi.declaredIn,
+      dependencies: inline.pixi.dependencies,
+      channels: inlineChannels(inline.pixi.channels, inline.pixi.declaredIn),
+      requiresPython: null,
+      python: inline.pixi.python ?? null,
+      envId: notebookEnvId,
+    });
+  }
+  if (manager === 'uv' && inline.uv) {
+    return uvResult(base, inline.uv.declaredIn.startsWith('cells[') ? 'uv:pep723' : 'uv:inline', {
+      declaredIn: inline.uv.declaredIn,
       dependencies: inline.uv.dependencies,
       requiresPython: inline.uv.requiresPython ?? null,
       envId: notebookEnvId,

@@ -10,6 +10,7 @@ export const RuntimeReasonSchema = z.enum([
   'kernelspec_name',
   'kernelspec_language',
   'language_info',
+  'runt_deno',
   'default',
 ]);
 export type RuntimeReason = z.infer<typeof RuntimeReasonSchema>;
@@ -71,7 +72,9 @@ function unsupported(field: string, value: string, language?: string): EnvDetect
  * 2. `kernelspec.name` contains `python` → python;
  * 3. `kernelspec.language` is `typescript`/`javascript` → deno, `python` → python;
  * 4. `language_info.name` is `typescript`/`javascript`/`deno` → deno, `python` → python;
- * 5. `defaultRuntime`.
+ * 5. `metadata.runt.deno` is an object (nteract's marker for Deno notebooks without a
+ *    kernelspec) → deno;
+ * 6. `defaultRuntime`.
  * Any other non-empty `kernelspec.language` or `language_info.name` (R, Julia, ...), or, when
  * no language is stated, a kernel name of another language (`ir`, `julia-1.10`, ...), throws
  * `unsupported_runtime` instead of falling through to the default.
@@ -138,6 +141,16 @@ export function detectRuntime(
   // Only now, with no language stated anywhere, is a kernel name of another language decisive.
   for (const [pattern, language] of UNSUPPORTED_KERNEL_NAMES) {
     if (pattern.test(kernelName)) throw unsupported('kernelspec.name', kernelName, language);
+  }
+
+  // nteract marks Deno notebooks written without a kernelspec with a `runt.deno` section.
+  const denoSection = metadata.runt?.deno;
+  if (typeof denoSection === 'object' && denoSection !== null && !Array.isArray(denoSection)) {
+    return {
+      runtime: 'deno',
+      reason: 'runt_deno',
+      detail: 'the notebook names no language but has a metadata.runt.deno section',
+    };
   }
 
   const runtime = options.defaultRuntime ?? 'python';

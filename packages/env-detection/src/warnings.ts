@@ -7,6 +7,10 @@ export const EnvWarningCodeSchema = z.enum([
   'inline_dependencies_ignored',
   /** A project-file entry Runyard cannot express as a dependency (path deps, pip options). */
   'dependency_skipped',
+  /** `metadata.runt.<manager>` and the top-level `metadata.<manager>` both exist; runt won. */
+  'legacy_metadata_ignored',
+  /** A PEP 723 block exists but the notebook's metadata declares dependencies, which win. */
+  'pep723_ignored',
 ]);
 export type EnvWarningCode = z.infer<typeof EnvWarningCodeSchema>;
 

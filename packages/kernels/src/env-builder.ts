@@ -24,6 +24,11 @@ export interface BuildEnvRequest {
   /** conda only. */
   channels?: string[];
   /**
+   * conda only: PEP 508 requirements installed from PyPI into the env (pixi: `pixi add --pypi`;
+   * the other tools: the env's own `python -m pip install` after creating it).
+   */
+  pypiDependencies?: string[];
+  /**
    * conda only: an environment.yml naming an existing environment. A named env that does not
    * exist is `conda_env_yml_missing`, never a silent fallback.
    */
@@ -400,11 +405,13 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
         request.dependencies,
         request.channels ?? [],
       );
-      if (!condaTool)
-        throw new KernelError(
-          'env_manager_unavailable',
-          'No micromamba, mamba, conda or pixi on PATH',
-        );
+      const pypi = checkBuildDependencies('pypi', request.pypiDependencies ?? []);
+      if (!condaTool) {
+        const tools = options.condaTools ?? ['micromamba', 'mamba', 'conda', 'pixi'];
+        const named =
+          tools.length === 1 ? tools[0] : `${tools.slice(0, -1).join(', ')} or ${tools.at(-1)}`;
+        throw new KernelError('env_manager_unavailable', `No ${named} on PATH`);
+      }
       return guarded(request, async (build) => {
         const deps = ['python', 'ipykernel', ...requested];
         const channels = (request.channels ?? ['conda-forge']).map((channel) => channel.trim());
@@ -437,6 +444,14 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
             'pixi add',
             [0.1, 0.9],
           );
+          if (pypi.length > 0) {
+            await build.run(
+              [condaTool.path, 'add', '--manifest-path', manifest, '--pypi', ...pypi],
+              'install',
+              'pixi add --pypi',
+              [0.9, 0.95],
+            );
+          }
           python = interpreterPath(join(request.prefix, '.pixi', 'envs', 'default'));
         } else {
           build.progress({
@@ -448,6 +463,15 @@ export function createEnvBuilder(options: EnvBuilderOptions): EnvBuilder {
           for (const channel of channels) argv.push('-c', channel);
           await build.run([...argv, ...deps], 'install', `${condaTool.tool} create`, [0.05, 0.9]);
           python = interpreterPath(request.prefix);
+          if (pypi.length > 0) {
+            // `--` ends options: nothing after it can be read as one.
+            await build.run(
+              [python, '-m', 'pip', 'install', ...pipArgs(options.wheelhouse), '--', ...pypi],
+              'install',
+              'pip install',
+              [0.9, 0.95],
+            );
+          }
         }
         await build.verify(python);
         return {

@@ -199,6 +199,23 @@ describe('uv and conda builders', () => {
     ).toThrow(expect.objectContaining({ code: 'env_manager_unavailable' }));
   });
 
+  it('a pixi-only builder (inline pixi) names pixi when it is missing, after checking PyPI specs', async () => {
+    const pixi = createEnvBuilder({ kind: 'conda', condaTools: ['pixi'], env: { PATH: '' } });
+    const missing = await rejection(
+      pixi.build({ prefix: join(root, 'p1'), dependencies: ['numpy'], pypiDependencies: ['x'] }),
+    );
+    expect(missing).toMatchObject({ code: 'env_manager_unavailable', message: 'No pixi on PATH' });
+    const injected = await rejection(
+      pixi.build({ prefix: join(root, 'p2'), pypiDependencies: ['--index-url=http://evil'] }),
+    );
+    expect(injected.code).toBe('invalid_dependency');
+    expect(existsSync(join(root, 'p1'))).toBe(false);
+    const any = await rejection(
+      createEnvBuilder({ kind: 'conda', env: { PATH: '' } }).build({ prefix: join(root, 'p3') }),
+    );
+    expect(any.message).toBe('No micromamba, mamba, conda or pixi on PATH');
+  });
+
   it('a named environment.yml env that does not exist is conda_env_yml_missing', async () => {
     const envsDir = join(root, 'conda-envs');
     mkdirSync(envsDir, { recursive: true });

@@ -19,6 +19,8 @@ export const RuntimeErrorCode = {
   bundleSyncRejected: 'worker_config_bundle_sync_rejected',
   /** The runtime already runs its maximum number of notebook kernels (`maxKernels`). */
   tooManyKernels: 'too_many_kernels',
+  /** A dependency edit the notebook's own layout cannot take safely (e.g. an odd PEP 723 block). */
+  dependencyEditUnsupported: 'dependency_edit_unsupported',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -43,6 +45,7 @@ export const runtimeErrorStatus: Record<RuntimeErrorCode, number> = {
   remote_runtime_unreachable: 502,
   worker_config_bundle_sync_rejected: 409,
   too_many_kernels: 429,
+  dependency_edit_unsupported: 409,
 };
 
 /**

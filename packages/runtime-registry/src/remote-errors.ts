@@ -74,6 +74,11 @@ const FIXED_MESSAGES: Record<string, string> = {
   missing_ipykernel: 'ipykernel is missing from the environment on the remote runtime',
   env_build_failed: 'building the environment failed on the remote runtime',
   kernel_exited: 'the kernel exited on the remote runtime',
+  dependency_edit_unsupported:
+    "the remote runtime cannot write this edit into the notebook's PEP 723 # /// script block; edit the block in its cell directly, or delete it and add the dependencies again to declare them in the notebook metadata",
+  pep723_duplicate:
+    'the notebook has two PEP 723 # /// script blocks; PEP 723 allows one: merge them into one block',
+  pep723_invalid: "a PEP 723 # /// script block in the notebook's code cells is not valid TOML",
 };
 
 const KNOWN_CODES: ReadonlySet<string> = new Set([

@@ -1,2 +1,3 @@
+export { layoutFixture, NOTEBOOK_LAYOUTS, type NotebookLayout, uvLayouts } from './layouts.js';
 export { until } from './until.js';
 export { buildTinyWheel, SYSTEM_PYTHON } from './wheel.js';

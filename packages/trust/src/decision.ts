@@ -9,6 +9,7 @@ import {
 import {
   combinedFingerprint,
   type DependencyOrigin,
+  notebookSignature,
   readNotebookDependencies,
   readProjectDependencies,
 } from './dependencies.js';
@@ -78,11 +79,7 @@ export interface EvaluateTrustInput {
 export function evaluateTrust(input: EvaluateTrustInput): TrustDecision {
   const read = readNotebookDependencies(input.notebook);
   const project = readProjectDependencies(input.projectDependencies ?? []);
-  const signature = checkSignature(
-    read.notebook.metadata.runyard?.trust_signature,
-    input.key,
-    read.payload,
-  );
+  const signature = checkSignature(notebookSignature(read.notebook), input.key, read.payload);
   const all = [...read.dependencies, ...project.dependencies];
   // Only the notebook's own dependencies come first and are covered by its signature.
   const signedCount = read.dependencies.length;

@@ -4,6 +4,7 @@ import {
   type Dependency,
   DependencySchema,
   EnvDetectionError,
+  type EnvWarning,
   type Notebook,
   parseCondaSpec,
   parseNotebook,
@@ -31,6 +32,8 @@ export interface NotebookDependencies {
   payload: string;
   /** `sha256:<hex>` of `payload`: what a caller saw when it was asked to approve. */
   fingerprint: string;
+  /** Layout warnings (`legacy_metadata_ignored`, `pep723_ignored`) from env-detection. */
+  warnings: EnvWarning[];
 }
 
 /** Separates these signatures from any other HMAC made with the same key. */
@@ -130,9 +133,13 @@ function canonicalConda(spec: string): {
   return { entry, origin };
 }
 
-/** Copies a metadata section without `dependencies`, keeping keys such as `__proto__` as data. */
+/** Copies a metadata section without its dependency lists, keeping keys such as `__proto__` as data. */
 function otherKeys(section: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(section).filter(([key]) => key !== 'dependencies'));
+  return Object.fromEntries(
+    Object.entries(section).filter(
+      ([key]) => key !== 'dependencies' && key !== 'pypi_dependencies',
+    ),
+  );
 }
 
 function toTrustError(error: unknown): unknown {
@@ -157,12 +164,18 @@ function toNotebook(input: unknown): Notebook {
 }
 
 /**
- * Reads and normalises a notebook's inline dependency metadata (`metadata.uv`,
- * `metadata.conda`). Dependency lists become sorted lists of structured entries with
- * normalised names, so reordering or a name's case never matters but any change of a package,
- * version, extra, marker or URL does. Other keys of both sections (channels, requires-python,
- * anything unknown) are kept verbatim: they can change what gets installed. Cells and outputs
- * are not part of it.
+ * Reads and normalises the dependency declarations a notebook has in effect, wherever they are
+ * written (`readInlineDependencies`: `metadata.runt.{uv,conda,pixi}`, else the top-level
+ * `metadata.{uv,conda}`, else a PEP 723 block in a code cell as `uv`). The payload names the
+ * manager, never the layout, so moving a declaration between layouts keeps its signature and
+ * fingerprint, while any change of what would be installed changes both. Dependency lists
+ * become sorted lists of structured entries with normalised names, so reordering or a name's
+ * case never matters but any change of a package, version, extra, marker or URL does. Other
+ * keys of the sections in effect (channels, requires-python, anything unknown) are kept
+ * verbatim: they can change what gets installed. A section that is ignored (a top-level one
+ * under a runt one, a PEP 723 block under metadata dependencies) installs nothing and is not
+ * part of it; cells other than a PEP 723 block in effect, outputs and other metadata are not
+ * either.
  */
 export function readNotebookDependencies(input: unknown): NotebookDependencies {
   const notebook = toNotebook(input);
@@ -172,30 +185,46 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
     let text: string;
     try {
       const sections: Record<string, string> = {};
-      const { uv, conda } = notebook.metadata;
-      if (uv) {
-        const jsons = (inline.uv?.dependencies ?? []).map((dep) => {
-          const { json, origin } = cached('pypi', dep.spec, canonicalPypi);
+      const list = (ecosystem: 'pypi' | 'conda', deps: readonly Dependency[]): string => {
+        const jsons = deps.map((dep) => {
+          const { json, origin } = cached(
+            ecosystem,
+            dep.spec,
+            ecosystem === 'pypi' ? canonicalPypi : canonicalConda,
+          );
           // Spelled out: an object spread per dependency was most of this function's time.
           dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
           return json;
         });
+        return sortedArrayText(jsons);
+      };
+      const { uv, conda, pixi } = inline.sections;
+      if (uv) {
         sections.uv = canonicalObject(
           otherKeys(uv),
-          uv.dependencies ? { dependencies: sortedArrayText(jsons) } : {},
+          inline.uv ? { dependencies: list('pypi', inline.uv.dependencies) } : {},
         );
       }
       if (conda) {
-        const jsons = (inline.conda?.dependencies ?? []).map((dep) => {
-          const { json, origin } = cached('conda', dep.spec, canonicalConda);
-          // Spelled out: an object spread per dependency was most of this function's time.
-          dependencies.push({ ecosystem: dep.ecosystem, name: dep.name, spec: dep.spec, origin });
-          return json;
-        });
         sections.conda = canonicalObject(
           otherKeys(conda),
-          conda.dependencies ? { dependencies: sortedArrayText(jsons) } : {},
+          inline.conda ? { dependencies: list('conda', inline.conda.dependencies) } : {},
         );
+      }
+      if (pixi) {
+        const deps = inline.pixi?.dependencies ?? [];
+        const texts: Record<string, string> = {};
+        if (pixi.dependencies !== undefined)
+          texts.dependencies = list(
+            'conda',
+            deps.filter((dep) => dep.ecosystem === 'conda'),
+          );
+        if (pixi.pypi_dependencies !== undefined)
+          texts.pypi_dependencies = list(
+            'pypi',
+            deps.filter((dep) => dep.ecosystem === 'pypi'),
+          );
+        sections.pixi = canonicalObject(otherKeys(pixi), texts);
       }
       text = canonicalObject({ scope: PAYLOAD_SCOPE }, sections);
     } catch (error) {
@@ -212,10 +241,22 @@ export function readNotebookDependencies(input: unknown): NotebookDependencies {
       dependencies,
       payload: text,
       fingerprint: combinedFingerprint(text, []),
+      warnings: inline.warnings,
     };
   } catch (error) {
     throw toTrustError(error);
   }
+}
+
+/**
+ * The signature a notebook carries: this project's (`metadata.runyard.trust_signature`), else
+ * nteract's (`metadata.runt.trust_signature`). nteract signs with its own key, so its signature
+ * never verifies here; reading it still matters: a notebook that was signed elsewhere is
+ * `signature_invalid` ("signed elsewhere or modified"), not unsigned.
+ */
+export function notebookSignature(notebook: Notebook): unknown {
+  const own = notebook.metadata.runyard?.trust_signature;
+  return own !== undefined ? own : notebook.metadata.runt?.trust_signature;
 }
 
 /**

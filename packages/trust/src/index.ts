@@ -18,6 +18,7 @@ export {
   type DependencyOrigin,
   type NotebookDependencies,
   type NotebookDependency,
+  notebookSignature,
   readNotebookDependencies,
   readProjectDependencies,
 } from './dependencies.js';

@@ -53,7 +53,7 @@ export function buildNextAction(
       : names.join(', ');
   const reason =
     decision.status === 'signature_invalid'
-      ? 'its trust signature is not valid on this machine and '
+      ? 'its trust signature is not valid here (signed elsewhere or modified) and '
       : '';
   return {
     kind: 'approve_dependencies',

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Notebook } from '@runyard/env-detection';
-import { readNotebookDependencies } from './dependencies.js';
+import { notebookSignature, readNotebookDependencies } from './dependencies.js';
 import { TrustError } from './errors.js';
 import { TrustKey } from './key.js';
 
@@ -75,9 +75,10 @@ export function checkSignature(
 /**
  * `valid` when the notebook carries a signature made with this key over its current
  * dependency metadata, `missing` without one, `invalid` otherwise (tampered, malformed, made
- * on another machine, or the dependencies changed since signing).
+ * on another machine or by nteract (`metadata.runt.trust_signature`), or the dependencies
+ * changed since signing).
  */
 export function verifyNotebookDependencies(notebook: unknown, key: TrustKeyInput): SignatureStatus {
   const { notebook: parsed, payload } = readNotebookDependencies(notebook);
-  return checkSignature(parsed.metadata.runyard?.trust_signature, key, payload);
+  return checkSignature(notebookSignature(parsed), key, payload);
 }

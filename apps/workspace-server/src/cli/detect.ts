@@ -22,8 +22,9 @@ import {
 export const DETECT_HELP = `Usage: runyard detect <notebook> [--json]
 
 Shows which runtime and environment a notebook needs: the runtime (python or deno) and why,
-where the environment comes from (inline metadata, pyproject.toml, pixi.toml,
-environment.yml, ...), its dependencies and the environment hash.`;
+where the environment comes from (inline metadata under metadata.runt or at the top level, a
+PEP 723 block in a cell, pyproject.toml, pixi.toml, environment.yml, ...) and where in the
+notebook the dependencies are declared, its dependencies and the environment hash.`;
 
 /** Reads a notebook file with the size limit applied before reading it whole. */
 function readNotebookFile(path: string): unknown {
@@ -60,6 +61,7 @@ export function detectJson(resolved: ResolvedEnvironment) {
     env: {
       source: resolved.source,
       projectFile: resolved.projectFile,
+      declaredIn: resolved.declaredIn,
       dependencies: resolved.dependencies.map(({ ecosystem, name, spec }) => ({
         ecosystem,
         name,
@@ -87,7 +89,7 @@ export async function detectCommand(io: CliIo, args: string[]): Promise<number> 
   println(io.stdout, `runtime:      ${result.runtime} (${result.runtimeReason})`);
   println(
     io.stdout,
-    `environment:  ${result.env.source}${result.env.projectFile ? ` from ${result.env.projectFile}` : ''}`,
+    `environment:  ${result.env.source}${result.env.projectFile ? ` from ${result.env.projectFile}` : ''}${result.env.declaredIn ? ` in ${result.env.declaredIn}` : ''}`,
   );
   if (result.env.requiresPython) println(io.stdout, `python:       ${result.env.requiresPython}`);
   if (result.env.channels.length > 0)
