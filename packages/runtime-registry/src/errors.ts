@@ -17,6 +17,8 @@ export const RuntimeErrorCode = {
   remoteHttpError: 'remote_runtime_http_error',
   remoteUnreachable: 'remote_runtime_unreachable',
   bundleSyncRejected: 'worker_config_bundle_sync_rejected',
+  workspaceFileUnsafe: 'workspace_file_unsafe',
+  runtimeDirInWorkspace: 'runtime_dir_in_workspace',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -40,6 +42,8 @@ export const runtimeErrorStatus: Record<RuntimeErrorCode, number> = {
   remote_runtime_http_error: 502,
   remote_runtime_unreachable: 502,
   worker_config_bundle_sync_rejected: 409,
+  workspace_file_unsafe: 409,
+  runtime_dir_in_workspace: 400,
 };
 
 /**
