@@ -39,7 +39,7 @@ import {
 import { parseDocumentAsync, readNotebookDocument } from './notebook-parse.js';
 import { resolveWorkspacePath } from './paths.js';
 import type { NotebookRecordStore } from './sqlite/notebook-store.js';
-import { WorkspaceFs, workspaceEnvFs } from './workspace-fs.js';
+import { unsafe, WorkspaceFs, workspaceEnvFs } from './workspace-fs.js';
 
 export interface RestartPolicy {
   /** Automatic restarts allowed within `windowMs`; then the notebook stays in `error`. */
@@ -404,6 +404,9 @@ export class NotebookManager {
     });
     const found = await this.files.stat(target.relative);
     if (found === null) throw new RuntimeError('notebook_not_found', 'No notebook at this path');
+    // Checked again on the opened file at every read; refused here so no session is made for it.
+    if (found.kind !== 'file')
+      throw unsafe('The path is not a regular file (a symlink, directory, FIFO or device)');
     await this.files.removeStaleTemps(target.relative);
     const existingId = this.byPath.get(target.relative);
     const session =
