@@ -25,6 +25,14 @@ export const INLINE_PARSE_BYTES = 128 * 1024;
 export const PARSE_HEAP_MB = 512;
 /** Most bytes of the reduced notebook (known metadata sections) the worker sends back. */
 export const MAX_REDUCED_BYTES = 4 * 1024 * 1024;
+/**
+ * Most arrays, objects and strings a notebook may hold. Parsing costs ~1 µs and tens of bytes per
+ * such value, so this bounds the parse's time and memory before it starts (a linear scan refuses
+ * more): a real notebook's bulk is a few large strings (images, text), while 64 MB of `[]` is 32
+ * million values — measured, 7+ minutes of GC at the heap limit and 2 GB of RSS before the
+ * worker gave up.
+ */
+export const MAX_JSON_VALUES = 2_000_000;
 
 /** Metadata sections the runtime reads (runtime detection, inline dependencies, trust). */
 const KNOWN_METADATA = ['kernelspec', 'language_info', 'uv', 'conda', 'runyard'];
@@ -47,7 +55,30 @@ function reduce(value) {
   }
   return out;
 }
-parentPort.on('message', ({ id, text, maxReduced }) => {
+// Counts the values that allocate (arrays, objects, strings) outside of strings, stopping at max.
+function tooManyValues(text, max) {
+  let count = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      if (++count > max) return true;
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 91 || c === 123) {
+      if (++count > max) return true;
+    }
+  }
+  return false;
+}
+parentPort.on('message', ({ id, text, maxReduced, maxValues }) => {
+  if (tooManyValues(text, maxValues)) {
+    parentPort.postMessage({ id, error: 'too_many_values' });
+    return;
+  }
   let value;
   try {
     value = reduce(JSON.parse(text));
@@ -66,7 +97,7 @@ parentPort.on('message', ({ id, text, maxReduced }) => {
 interface Reply {
   id: number;
   value?: unknown;
-  error?: 'invalid' | 'metadata_too_large';
+  error?: 'invalid' | 'metadata_too_large' | 'too_many_values';
 }
 
 interface Pending {
@@ -103,6 +134,13 @@ class ParseWorker {
       this.pending.delete(reply.id);
       if (reply.error === 'invalid')
         pending.reject(new EnvDetectionError('notebook_invalid', 'notebook is not valid JSON'));
+      else if (reply.error === 'too_many_values')
+        pending.reject(
+          new EnvDetectionError(
+            'notebook_too_large',
+            `the notebook holds more than ${MAX_JSON_VALUES} arrays, objects and strings`,
+          ),
+        );
       else if (reply.error === 'metadata_too_large')
         pending.reject(
           new EnvDetectionError(
@@ -130,7 +168,12 @@ class ParseWorker {
       this.pending.set(id, { resolve, reject });
       // Referenced while a parse is in flight, so a caller awaiting it is not cut short.
       worker.ref();
-      worker.postMessage({ id, text, maxReduced: MAX_REDUCED_BYTES });
+      worker.postMessage({
+        id,
+        text,
+        maxReduced: MAX_REDUCED_BYTES,
+        maxValues: MAX_JSON_VALUES,
+      });
     }).finally(() => {
       if (this.pending.size === 0) worker.unref();
     });

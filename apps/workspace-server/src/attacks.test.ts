@@ -225,9 +225,10 @@ describe('issue 15 #4: a notebook cannot freeze or memory-bomb the server', () =
   }, 60_000);
 
   it('a notebook that is slow to parse does not stop /healthz from answering meanwhile', async () => {
-    // ~4 million empty arrays in 8 MB: seconds of JSON.parse wherever it runs. Invalid metadata,
-    // so once parsed the start fails fast instead of launching a kernel.
-    const bomb = `{"cells": [${Array(2_000_000).fill('[]').join(',')}], "metadata": 5}`;
+    // 1.9 million empty arrays in 5.7 MB (under the 2 million value limit): seconds of JSON.parse
+    // wherever it runs. Invalid metadata, so once parsed the start fails fast instead of
+    // launching a kernel.
+    const bomb = `{"cells": [${Array(1_900_000).fill('[]').join(',')}], "metadata": 5}`;
     writeFileSync(join(ws(), 'bomb.ipynb'), bomb);
     let opened = false;
     const open = h
@@ -250,10 +251,25 @@ describe('issue 15 #4: a notebook cannot freeze or memory-bomb the server', () =
       error: { reason: 'notebook_invalid' },
     });
     // Parsed on the event loop, only the health checks answered before the parse began get
-    // through (12 measured); parsed off it, they keep coming all along (955 measured). Both
+    // through (18 measured); parsed off it, they keep coming all along (811 measured). Both
     // counts scale with the machine's speed alike, so the bound separates them under load too.
     expect(answered).toBeGreaterThanOrEqual(100);
   }, 120_000);
+
+  it('a notebook with more values than the parse limit is refused before parsing', async () => {
+    // 64 MB of `[]` took 7+ minutes of GC and 2 GB of RSS in the parse worker before this limit.
+    writeFileSync(join(ws(), 'values.ipynb'), `[${Array(2_100_000).fill('[]').join(',')}]`);
+    const before = process.memoryUsage().rss;
+    const response = await h.api('/api/notebooks/open', {
+      method: 'POST',
+      json: { path: 'values.ipynb' },
+    });
+    expect(await response.json()).toMatchObject({
+      lifecycle: 'error',
+      error: { reason: 'notebook_too_large' },
+    });
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+  }, 60_000);
 });
 
 describe('issue 15 #10: typed answers for impossible paths', () => {
