@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ResolvedEnvironment } from '@runyard/env-detection';
 import {
@@ -24,6 +24,10 @@ import {
   type Wheelhouse,
 } from '@runyard/kernels';
 import type { RuntimeSandbox } from './sandboxing.js';
+import { unsafe, WorkspaceFs } from './workspace-fs.js';
+
+/** environment.yml is a project file: the same limit as detection's (1 MiB). */
+const MAX_ENV_YML_BYTES = 1024 * 1024;
 
 /** An environment a kernel runs in. `exclusive` envs belong to one notebook and die with it. */
 export interface PreparedEnv {
@@ -236,28 +240,55 @@ export class Environments {
     const conda = cache !== this.venvCache;
     // Inline pixi lists conda and PyPI packages: each goes to its own installer.
     const pixiInline = resolved.source === 'pixi:inline';
-    const { entry, hit, release } = await cache.get(envHash, {
-      dependencies: resolved.dependencies
-        .filter((dep) => !pixiInline || dep.ecosystem === 'conda')
-        .map((dep) => dep.spec),
-      ...(pixiInline
-        ? {
-            pypiDependencies: resolved.dependencies
-              .filter((dep) => dep.ecosystem === 'pypi')
-              .map((dep) => dep.spec),
-          }
-        : {}),
-      ...(conda && resolved.channels.length > 0 ? { channels: resolved.channels } : {}),
-      ...(resolved.source === 'conda:env_yml' && resolved.projectFile
-        ? { environmentYml: resolve(options.notebookDir, resolved.projectFile) }
-        : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    const environmentYml =
+      resolved.source === 'conda:env_yml' && resolved.projectFile
+        ? await this.copyEnvironmentYml(resolve(options.notebookDir, resolved.projectFile))
+        : undefined;
+    let got: Awaited<ReturnType<EnvCache['get']>>;
+    try {
+      got = await cache.get(envHash, {
+        dependencies: resolved.dependencies
+          .filter((dep) => !pixiInline || dep.ecosystem === 'conda')
+          .map((dep) => dep.spec),
+        ...(pixiInline
+          ? {
+              pypiDependencies: resolved.dependencies
+                .filter((dep) => dep.ecosystem === 'pypi')
+                .map((dep) => dep.spec),
+            }
+          : {}),
+        ...(conda && resolved.channels.length > 0 ? { channels: resolved.channels } : {}),
+        ...(environmentYml ? { environmentYml } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    } finally {
+      if (environmentYml) rmSync(environmentYml, { force: true });
+    }
+    const { entry, hit, release } = got;
     return {
       env: { prefix: entry.prefix, python: entry.python, exclusive: false, release },
       hit,
     };
+  }
+
+  /**
+   * The builder reads environment.yml by name, synchronously: a kernel could have swapped the
+   * workspace file for a FIFO (a frozen event loop) or a symlink since detection read it. So it
+   * is read here through `WorkspaceFs` and the builder gets a private copy in the cache dir.
+   */
+  private async copyEnvironmentYml(path: string): Promise<string> {
+    const files = new WorkspaceFs(this.options.workspaceRoot);
+    const rel = files.relativeOf(path);
+    if (rel === undefined) throw unsafe('The environment.yml is outside the workspace');
+    const text = await files.readFile(rel, { maxBytes: MAX_ENV_YML_BYTES });
+    if (text === null)
+      throw new KernelError('conda_env_yml_missing', 'The environment.yml file does not exist');
+    const dir = join(this.options.cacheDir, 'tmp');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const copy = join(dir, `environment-${randomUUID()}.yml`);
+    writeFileSync(copy, text, { mode: 0o600, flag: 'wx' });
+    return copy;
   }
 
   private conda(): EnvCache {

@@ -1,46 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { type Notebook, parseNotebookJson } from '@runyard/env-detection';
-
-/**
- * Replaces a file atomically: a temp file beside it (same mode), fsynced, renamed over it. A
- * reader sees the old or the new bytes, never half of them.
- */
-export function writeFileAtomic(path: string, text: string): void {
-  let mode = 0o644;
-  try {
-    mode = statSync(path).mode & 0o777;
-  } catch {
-    // a new file
-  }
-  const temp = join(dirname(path), `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
-  const fd = openSync(temp, 'wx', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  try {
-    renameSync(temp, path);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
-  }
-}
 
 export interface NotebookDocument {
   /** The exact text; edits are spliced into it. */
@@ -50,10 +8,6 @@ export interface NotebookDocument {
 
 export function parseDocument(text: string): NotebookDocument {
   return { text, notebook: parseNotebookJson(text) };
-}
-
-export function readDocument(path: string): NotebookDocument {
-  return parseDocument(readFileSync(path, 'utf8'));
 }
 
 /** A new nbformat 4.5 notebook, written the way Jupyter writes it (1-space indent). */

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   type Dependency,
   EnvDetectionError,
-  nodeFs,
+  type EnvFs,
   type ResolvedEnvironment,
   resolveEnvironment,
   toDependency,
@@ -37,15 +36,11 @@ import { editDependencies } from './dependency-edit.js';
 import type { Environments, PreparedEnv } from './environments.js';
 import type { RuntimeEvents } from './events.js';
 import { setNotebookMetadata } from './json-splice.js';
-import {
-  type NotebookDocument,
-  newNotebookText,
-  parseDocument,
-  readDocument,
-  writeFileAtomic,
-} from './notebook-file.js';
+import { type NotebookDocument, newNotebookText, parseDocument } from './notebook-file.js';
+import { parseDocumentAsync, readNotebookDocument } from './notebook-parse.js';
 import { resolveWorkspacePath } from './paths.js';
 import type { NotebookRecordStore } from './sqlite/notebook-store.js';
+import { unsafe, WorkspaceFs, workspaceEnvFs } from './workspace-fs.js';
 
 export interface RestartPolicy {
   /** Automatic restarts allowed within `windowMs`; then the notebook stays in `error`. */
@@ -108,7 +103,9 @@ export const DEFAULT_MAX_KERNELS = 32;
 
 interface Session {
   id: string;
+  /** Workspace-relative: every read and write goes through `WorkspaceFs` with it. */
   path: string | null;
+  /** The lexical absolute path: the kernel's cwd and the detection walk start, never opened. */
   absolute: string | null;
   /** In-memory document of an ephemeral notebook. */
   document?: NotebookDocument;
@@ -243,11 +240,21 @@ export class NotebookManager {
   /** Kernels stopped on purpose: their death is not a crash. */
   private readonly stopped = new WeakSet<KernelClient>();
   private closed = false;
+  /** Every workspace file operation: no symlink followed, regular files only, bounded reads. */
+  private readonly files: WorkspaceFs;
+  /** The same checks for the project files environment detection reads. */
+  private readonly envFs: EnvFs;
 
-  constructor(private readonly options: NotebookManagerOptions) {}
+  constructor(private readonly options: NotebookManagerOptions) {
+    this.files = new WorkspaceFs(options.workspaceRoot);
+    this.envFs = workspaceEnvFs(this.files);
+  }
 
-  /** Lists notebooks a previous run knew as `not_started` (their kernels died with it). */
-  restore(): void {
+  /**
+   * Lists notebooks a previous run knew as `not_started` (their kernels died with it), and
+   * removes the temp files a write killed with that run left beside them.
+   */
+  async restore(): Promise<void> {
     for (const record of this.options.records.list()) {
       let absolute: string;
       try {
@@ -256,7 +263,9 @@ export class NotebookManager {
         this.options.records.remove(record.id);
         continue;
       }
-      if (!existsSync(absolute)) {
+      await this.files.removeStaleTemps(record.path).catch(() => 0);
+      const found = await this.files.stat(record.path).catch(() => null);
+      if (found?.kind !== 'file') {
         this.options.records.remove(record.id);
         continue;
       }
@@ -403,11 +412,9 @@ export class NotebookManager {
       );
       // A create that finds a non-empty file restores it as it is: the file's dependencies are
       // not the caller's to vouch for, so nothing is granted and nothing is overwritten.
-      fresh = !hasContent(target.absolute);
-      if (fresh) {
-        mkdirSync(dirname(target.absolute), { recursive: true });
-        writeFileAtomic(target.absolute, text);
-      }
+      await this.files.removeStaleTemps(target.relative);
+      fresh = !(await this.hasContent(target.relative));
+      if (fresh) await this.files.writeFileAtomic(target.relative, text, { createParents: true });
       const existingId = this.byPath.get(target.relative);
       session =
         (existingId ? this.sessions.get(existingId) : undefined) ??
@@ -431,8 +438,12 @@ export class NotebookManager {
     const target = resolveWorkspacePath(this.options.workspaceRoot, path, {
       extension: '.ipynb',
     });
-    if (!existsSync(target.absolute))
-      throw new RuntimeError('notebook_not_found', 'No notebook at this path');
+    const found = await this.files.stat(target.relative);
+    if (found === null) throw new RuntimeError('notebook_not_found', 'No notebook at this path');
+    // Checked again on the opened file at every read; refused here so no session is made for it.
+    if (found.kind !== 'file')
+      throw unsafe('The path is not a regular file (a symlink, directory, FIFO or device)');
+    await this.files.removeStaleTemps(target.relative);
     const existingId = this.byPath.get(target.relative);
     const session =
       (existingId ? this.sessions.get(existingId) : undefined) ??
@@ -483,15 +494,28 @@ export class NotebookManager {
     return run;
   }
 
-  private readDocument(session: Session): NotebookDocument {
-    if (session.absolute) return readDocument(session.absolute);
+  private async readDocument(session: Session): Promise<NotebookDocument> {
+    if (session.path !== null) return readNotebookDocument(this.files, session.path);
     if (!session.document) throw new RuntimeError('notebook_not_found', 'No notebook document');
     return session.document;
   }
 
-  private writeDocument(session: Session, document: NotebookDocument): void {
-    if (session.absolute) writeFileAtomic(session.absolute, document.text);
+  private async writeDocument(session: Session, document: NotebookDocument): Promise<void> {
+    if (session.path !== null) await this.files.writeFileAtomic(session.path, document.text);
     else session.document = document;
+  }
+
+  /** Whether a non-blank regular file is at `path` (anything else there is refused). */
+  private async hasContent(path: string): Promise<boolean> {
+    const big = new Error('has content');
+    try {
+      // Whitespace-only means empty; anything longer than a page is content without reading it.
+      const bytes = await this.files.readFile(path, { maxBytes: 4096, tooLarge: () => big });
+      return bytes !== null && bytes.toString('utf8').trim().length > 0;
+    } catch (error) {
+      if (error === big) return true;
+      throw error;
+    }
   }
 
   private notebookDir(session: Session): string {
@@ -507,7 +531,7 @@ export class NotebookManager {
         defaultRuntime: session.runtime,
         preferredManager: this.options.preferredManager,
       },
-      fs: nodeFs,
+      fs: this.envFs,
       // Project files are looked for up to the workspace root, never above it.
       homeDir: this.options.workspaceRoot,
       envId: document.notebook.metadata.runyard?.env_id ?? session.id,
@@ -534,7 +558,7 @@ export class NotebookManager {
     session.error = undefined;
     session.nextAction = undefined;
     this.setLifecycle(session, 'resolving');
-    const document = this.readDocument(session);
+    const document = await this.readDocument(session);
     const resolved = await this.resolve(session, document);
     if (stale()) return;
     session.runtime = resolved.runtime;
@@ -837,10 +861,10 @@ export class NotebookManager {
         'trust: true needs the fingerprint of the dependencies you approve (trust.fingerprint)',
       );
     }
-    let document = this.readDocument(session);
+    let document = await this.readDocument(session);
     let resolved = await this.resolve(session, document);
     const projectDependencies = PROJECT_SOURCES.has(resolved.source) ? resolved.dependencies : [];
-    const sign = (doc: NotebookDocument, fingerprint: string): NotebookDocument => {
+    const sign = (doc: NotebookDocument, fingerprint: string): Promise<NotebookDocument> => {
       const { notebook } = this.options.trust.approve({
         notebook: doc.notebook,
         fingerprint,
@@ -848,12 +872,14 @@ export class NotebookManager {
         notebookPath: session.path,
         projectDependencies,
       });
-      return parseDocument(setNotebookMetadata(doc.text, 'runyard', notebook.metadata.runyard));
+      return parseDocumentAsync(
+        setNotebookMetadata(doc.text, 'runyard', notebook.metadata.runyard),
+      );
     };
     let changed = false;
     // The fingerprint names what the caller saw before this call's own edits.
     if (req.trust && req.fingerprint) {
-      document = sign(document, req.fingerprint);
+      document = await sign(document, req.fingerprint);
       changed = true;
     }
     let added: string[] = [];
@@ -864,17 +890,17 @@ export class NotebookManager {
         ...(req.remove ? { remove: req.remove } : {}),
       });
       if (edit) {
-        document = parseDocument(edit.text);
+        document = await parseDocumentAsync(edit.text);
         added = edit.added;
         changed = true;
         if (req.trust) {
           // Approving and naming packages in one call is consent for the packages named too.
           const current = this.options.trust.evaluate(document.notebook, { projectDependencies });
-          document = sign(document, current.fingerprint);
+          document = await sign(document, current.fingerprint);
         }
       }
     }
-    if (changed) this.writeDocument(session, document);
+    if (changed) await this.writeDocument(session, document);
     resolved = await this.resolve(session, document);
     const decision = this.evaluate(session, document, resolved);
     const apply = req.apply ?? 'none';
@@ -960,14 +986,6 @@ export class NotebookManager {
 }
 
 class StaleStart extends Error {}
-
-function hasContent(path: string): boolean {
-  try {
-    return readFileSync(path, 'utf8').trim().length > 0;
-  } catch {
-    return false;
-  }
-}
 
 /** A Python env with nothing declared is exactly what the warm pools hold. */
 function poolEligible(resolved: ResolvedEnvironment): boolean {

@@ -50,6 +50,9 @@ export function resolveWorkspacePath(
 ): WorkspacePath {
   if (typeof input !== 'string' || input.length === 0 || input.length > 4096 || CONTROL.test(input))
     throw new RuntimeError('invalid_request', 'The path must be a non-empty printable string');
+  // A longer name is ENAMETOOLONG at the first syscall: a caller's mistake, not a server fault.
+  if (input.split('/').some((part) => Buffer.byteLength(part) > 255))
+    throw new RuntimeError('invalid_request', 'A path component is longer than 255 bytes');
   const lexical = resolve(root, input);
   if (within(root, lexical) === undefined) throw outside();
   const real = existsSync(lexical) ? realpathSync(lexical) : realpathLoose(lexical);

@@ -53,6 +53,10 @@ it('after a crash: orphan kernels and connection files are cleaned, notebooks re
     join(dirs.cacheDir, 'envs', '.fedcba9876543210.building'),
     JSON.stringify({ pid: spawnSync('true').pid }),
   );
+  // What a kill during a notebook write leaves (the child was editing when it died), planted
+  // too so the check does not depend on where the kill landed; another file's temp is kept.
+  writeFileSync(join(dirs.workspaceRoot, '.crash.ipynb.0123abcd.tmp'), '{"half":');
+  writeFileSync(join(dirs.workspaceRoot, '.other.ipynb.0123abcd.tmp'), 'not ours');
   mkdirSync(join(dirs.cacheDir, 'claimed', 'abandoned'), { recursive: true });
   writeFileSync(join(dirs.cacheDir, 'claimed', 'abandoned', 'pyvenv.cfg'), '');
 
@@ -62,6 +66,9 @@ it('after a crash: orphan kernels and connection files are cleaned, notebooks re
     expect(readdirSync(kernelDir)).toEqual([]);
     expect(readdirSync(join(dirs.cacheDir, 'envs'))).toEqual([]);
     expect(readdirSync(dirs.cacheDir)).not.toContain('claimed');
+    expect(readdirSync(dirs.workspaceRoot).filter((name) => name.endsWith('.tmp'))).toEqual([
+      '.other.ipynb.0123abcd.tmp',
+    ]);
     const listed = await runtime.listNotebooks();
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({
@@ -70,6 +77,9 @@ it('after a crash: orphan kernels and connection files are cleaned, notebooks re
       lifecycle: 'not_started',
       kernelStatus: null,
     });
+    // The child died between edits or in one: whatever it left parses, and without its edit
+    // the notebook needs no approval.
+    await runtime.manageDependencies(started.notebookId, { remove: ['six'] });
     // Executing starts it again under the same id.
     const result = await runtime.execute(started.notebookId, { code: '1+1' });
     expect(plainResult(result)).toBe('2');

@@ -42,7 +42,7 @@ import { type RuntimeEventOf, RuntimeEvents, type RuntimeEventType } from './eve
 import { DEFAULT_RESTART_POLICY, NotebookManager, type RestartPolicy } from './notebooks.js';
 import { reapPreviousKernels } from './recovery.js';
 import { RuntimeRedaction } from './redaction.js';
-import { RuntimeSandbox, type SandboxStatus } from './sandboxing.js';
+import { isInside, RuntimeSandbox, type SandboxStatus } from './sandboxing.js';
 import { openNotebookRecordStore } from './sqlite/notebook-store.js';
 import { WorkerManager } from './workers.js';
 
@@ -132,6 +132,23 @@ function realDir(path: string, mode?: number): string {
   return realpathSync(path);
 }
 
+/**
+ * Kernels have the workspace read-write, even sandboxed (the sandbox only hides these dirs with
+ * an empty tmpfs), and a kernel can rename a parent of a hidden dir and put its own in its
+ * place: a trust key, token or database inside the workspace is one a kernel chooses for the
+ * next start. So none of them may be inside the workspace.
+ */
+function assertDirsOutsideWorkspace(workspaceRoot: string, dirs: Record<string, string>): void {
+  for (const [name, dir] of Object.entries(dirs)) {
+    if (isInside(dir, workspaceRoot)) {
+      throw new RuntimeError(
+        'runtime_dir_in_workspace',
+        `The ${name} is inside the workspace, where kernels and workers can replace it; choose a ${name} outside the workspace (or a workspace that does not contain it)`,
+      );
+    }
+  }
+}
+
 function version(): string {
   try {
     const pkg = JSON.parse(
@@ -160,6 +177,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const cacheDir = realDir(options.cacheDir);
   const configDir = realDir(options.configDir, 0o700);
   const workspaceRoot = realDir(options.workspaceRoot);
+  assertDirsOutsideWorkspace(workspaceRoot, { dataDir, cacheDir, configDir });
   const runtimeDir = join(dataDir, 'kernels');
   const log = (line: string) => {
     try {
@@ -245,7 +263,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         : {}),
       ...(options.maxKernels !== undefined ? { maxKernels: options.maxKernels } : {}),
     });
-    notebooks.restore();
+    await notebooks.restore();
     const egress = new EgressManager({
       dataDir,
       egress: options.egress ?? {},

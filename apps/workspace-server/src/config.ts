@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseRuntimeUrlPattern } from './runtime-urls.js';
@@ -254,7 +254,11 @@ export interface ConfigSources {
   env: Record<string, string | undefined>;
   cwd: string;
   home?: string;
-  /** An explicit `--config` file; otherwise runyard.config.{json,yaml,yml} in the workspace. */
+  /**
+   * An explicit `--config` file; otherwise `config.{json,yaml,yml}` in the config dir (from the
+   * flags, the environment or the default — never from a file). Never the workspace: kernels
+   * and workers write there.
+   */
   configFile?: string;
 }
 
@@ -282,13 +286,43 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-function findConfigFile(workspace: string): string | undefined {
-  for (const name of ['runyard.config.json', 'runyard.config.yaml', 'runyard.config.yml']) {
-    const file = join(workspace, name);
+/** The config dir's own config file, if there is one. */
+function findConfigFile(configDir: string): string | undefined {
+  for (const name of ['config.json', 'config.yaml', 'config.yml']) {
+    const file = join(configDir, name);
     if (existsSync(file)) return file;
   }
   return undefined;
 }
+
+/** Real path of `path`, or of its deepest existing ancestor plus the rest (nothing resolved). */
+function realpathLoose(path: string): string {
+  const rest: string[] = [];
+  let current = path;
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...rest.reverse());
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return path;
+      rest.push(basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** Whether `path` is `dir` or below it, both compared by their real paths. */
+export function isInsideDir(path: string, dir: string): boolean {
+  const rel = relative(realpathLoose(dir), realpathLoose(path));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * Settings that name a program or a file the server runs, probes or installs from: one inside
+ * the workspace is one a kernel can replace (sandboxed kernels have the workspace read-write),
+ * so it is refused rather than run as the server's user.
+ */
+const PROGRAM_KEYS = ['python', 'wheelhouse', 'bwrap'] as const;
 
 /** Flags beat environment variables, which beat the config file, which beats the defaults. */
 export function loadServeConfig(sources: ConfigSources): ServeConfig {
@@ -310,13 +344,25 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
     if (flagValue !== undefined) fromFlags[option.key] = flagValue;
   }
   const workspace = resolve(cwd, String(fromFlags.workspace ?? fromEnv.workspace ?? '.'));
-  const configFile = sources.configFile
-    ? resolve(cwd, sources.configFile)
-    : findConfigFile(workspace);
-  const fromFile = configFile ? readConfigFile(configFile) : {};
-
   const xdg = (name: string, fallback: string) =>
     join(env[name] || join(home, fallback), 'runyard');
+  // The config file is looked for in the config dir named by flags, env or the default; a
+  // `configDir` inside that file still moves the trust key, but not where the file is read.
+  const configFile = sources.configFile
+    ? resolve(cwd, sources.configFile)
+    : findConfigFile(
+        resolve(
+          cwd,
+          String(fromFlags.configDir ?? fromEnv.configDir ?? xdg('XDG_CONFIG_HOME', '.config')),
+        ),
+      );
+  if (configFile && isInsideDir(configFile, workspace)) {
+    throw new ConfigError(
+      'the config file is inside the workspace, where kernels and workers can rewrite it; keep it in the config dir or pass --config with a file outside the workspace',
+    );
+  }
+  const fromFile = configFile ? readConfigFile(configFile) : {};
+
   const merged = {
     dataDir: xdg('XDG_DATA_HOME', '.local/share'),
     cacheDir: xdg('XDG_CACHE_HOME', '.cache'),
@@ -343,6 +389,16 @@ export function loadServeConfig(sources: ConfigSources): ServeConfig {
       throw new ConfigError((error as Error).message);
     }
   }
+  for (const key of PROGRAM_KEYS) {
+    const value = config[key];
+    // A bare name is looked up on PATH like a shell would, not in the workspace.
+    if (value === undefined || (key !== 'wheelhouse' && !value.includes('/'))) continue;
+    if (isInsideDir(resolve(cwd, value), workspace)) {
+      throw new ConfigError(
+        `${key} is inside the workspace, where kernels and workers can replace it; use one outside the workspace`,
+      );
+    }
+  }
   return config;
 }
 
@@ -356,8 +412,8 @@ export function serveHelp(): string {
     'Usage: runyard serve [options]',
     '',
     'Starts the workspace server: REST + WebSocket + MCP with an embedded runtime.',
-    'Precedence: flags, then environment variables, then runyard.config.{json,yaml} in the',
-    'workspace (or --config <file>), then defaults.',
+    'Precedence: flags, then environment variables, then the config file (--config <file>, else',
+    'config.{json,yaml,yml} in the config dir; never one inside the workspace), then defaults.',
     '',
     'Options:',
     ...lines,

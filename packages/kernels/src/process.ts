@@ -181,6 +181,32 @@ function isExecutable(file: string): boolean {
   }
 }
 
+let setpriv: string | null | undefined;
+
+/**
+ * The prefix that makes a command die with the runtime: util-linux's `setpriv --pdeathsig KILL`
+ * (essential on Debian) sets PR_SET_PDEATHSIG and execs the command, so a `pip install` whose
+ * runtime was `kill -9`ed is killed by the kernel instead of running on with parent 1. Empty
+ * where there is no setpriv (non-Linux): an aborted build still kills its process group.
+ */
+export function dieWithParentPrefix(): string[] {
+  if (setpriv === undefined) {
+    setpriv = null;
+    if (process.platform === 'linux') {
+      for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+        try {
+          accessSync(candidate, constants.X_OK);
+          setpriv = candidate;
+          break;
+        } catch {
+          // not here
+        }
+      }
+    }
+  }
+  return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : [];
+}
+
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -190,7 +216,8 @@ export interface RunResult {
 
 /**
  * Runs a command to completion, streaming output lines to `onLine`; an aborted signal kills the
- * whole process group so installers' children die too.
+ * whole process group so installers' children die too, and the command dies with this process
+ * (`dieWithParentPrefix`) rather than outliving a `kill -9` of the runtime.
  */
 export function runCommand(
   argv: readonly string[],
@@ -201,8 +228,9 @@ export function runCommand(
     onLine?: (line: string) => void;
   } = {},
 ): Promise<RunResult> {
-  const [command, ...args] = argv;
-  if (!command) return Promise.reject(new Error('empty argv'));
+  if (!argv[0]) return Promise.reject(new Error('empty argv'));
+  const prefix = dieWithParentPrefix();
+  const [command, ...args] = [...prefix, ...argv] as [string, ...string[]];
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(options.signal.reason ?? new Error('aborted'));
@@ -251,7 +279,17 @@ export function runCommand(
         reject(options.signal.reason ?? new Error('aborted'));
         return;
       }
-      resolve({ code, signal, stdout, stderrTail: tail.snapshot() });
+      const stderrTail = tail.snapshot();
+      // setpriv could not exec the command: the same failure a direct spawn reports.
+      if (
+        prefix.length > 0 &&
+        code === 127 &&
+        stderrTail.some((l) => l.startsWith('setpriv: failed to execute'))
+      ) {
+        reject(Object.assign(new Error(`spawn ${argv[0]} failed`), { code: 'ENOENT' }));
+        return;
+      }
+      resolve({ code, signal, stdout, stderrTail });
     });
   });
 }

@@ -21,6 +21,8 @@ export const RuntimeErrorCode = {
   tooManyKernels: 'too_many_kernels',
   /** A dependency edit the notebook's own layout cannot take safely (e.g. an odd PEP 723 block). */
   dependencyEditUnsupported: 'dependency_edit_unsupported',
+  workspaceFileUnsafe: 'workspace_file_unsafe',
+  runtimeDirInWorkspace: 'runtime_dir_in_workspace',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -46,6 +48,8 @@ export const runtimeErrorStatus: Record<RuntimeErrorCode, number> = {
   worker_config_bundle_sync_rejected: 409,
   too_many_kernels: 429,
   dependency_edit_unsupported: 409,
+  workspace_file_unsafe: 409,
+  runtime_dir_in_workspace: 400,
 };
 
 /**

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { extractSkill } from './archive.js';
 import { digestTree, digestTreeIfExists } from './digest.js';
 import { SkillsError, throwIfAborted, toSkillsError } from './errors.js';
@@ -159,6 +159,34 @@ interface Upstream {
   ) => Promise<{ data: Buffer; unwrap: boolean; subpath?: string; resolved: string }>;
 }
 
+/**
+ * A skills root must be a real directory, and the project root's `.claude` parent too: the
+ * project root is inside the workspace, where kernels and workers can replace either with a
+ * symlink to a folder outside, and the reconciler would then install (and delete) there. The
+ * user root's parent is not checked (people link `~/.claude` to a dotfiles folder). Checked
+ * before the lock is taken and again right before each staging and swap; a missing folder is
+ * fine (it is created as a real one).
+ */
+export function checkRoot(ctx: PassContext, root: string): void {
+  const depth = root === ctx.roots.project && root !== ctx.roots.user ? 2 : 1;
+  let path = root;
+  for (let level = 0; level < depth; level++) {
+    let info: ReturnType<typeof lstatSync> | undefined;
+    try {
+      info = lstatSync(path);
+    } catch {
+      info = undefined;
+    }
+    if (info && !info.isDirectory()) {
+      throw new SkillsError(
+        'skills_root_unsafe',
+        `the ${depth === 2 ? 'project' : 'user'} skills folder (or its .claude folder) is a symlink or not a directory; nothing is installed through it`,
+      );
+    }
+    path = dirname(path);
+  }
+}
+
 function rootFor(ctx: PassContext, scope: SkillScope): string {
   if (scope === 'user') return ctx.roots.user;
   if (!ctx.roots.project) {
@@ -259,6 +287,7 @@ async function stageAndSwap(
   upstream: Upstream,
   signal: AbortSignal,
 ): Promise<InventoryRecord> {
+  checkRoot(ctx, root);
   const staging = await createStaging(root);
   try {
     if (!upstream.load) throw new SkillsError('install_failed', 'nothing to install');
@@ -303,6 +332,7 @@ async function stageAndSwap(
       contentDigest: tree.digest,
       installedAt: new Date(ctx.now()).toISOString(),
     };
+    checkRoot(ctx, root);
     await swapIn({ root, staging, record, inventory: ctx.inventory, checkpoint: ctx.checkpoint });
     return record;
   } finally {
@@ -423,8 +453,10 @@ async function handleRemoval(
     if (onDisk === undefined) {
       ctx.inventory.delete(root, record.name);
     } else {
+      checkRoot(ctx, root);
       const staging = await createStaging(root);
       try {
+        checkRoot(ctx, root);
         await swapOut({
           root,
           staging,
@@ -497,6 +529,7 @@ export async function runPass(
     const merged = mergeManifests(loaded);
     if (mode === 'apply') {
       const roots = rootsToLock(ctx, merged);
+      for (const root of roots) checkRoot(ctx, root);
       for (const root of roots) {
         locks.push(
           await acquireRootLock(root, {

@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -552,5 +560,40 @@ describe('reconcile', () => {
     h.manifest('/manifest.yaml', []);
     await h.reconciler().reconcile();
     expect(readdirSync(h.userRoot)).toEqual([]);
+  });
+});
+
+// Issue 15 finding 10: a kernel made the workspace's `.claude` (or `.claude/skills`) a symlink to
+// a folder outside; the reconciler installed through it and so wrote outside the workspace.
+describe('issue 15 #10: symlinked skills roots', () => {
+  for (const linked of ['.claude', '.claude/skills'] as const) {
+    it(`refuses a project root whose ${linked} is a symlink, writes nothing outside`, async () => {
+      const workspace = join(h.dir, 'workspace');
+      const outside = join(h.dir, 'outside');
+      mkdirSync(outside);
+      mkdirSync(join(workspace, linked === '.claude' ? '' : '.claude'), { recursive: true });
+      symlinkSync(outside, join(workspace, linked));
+      const manifest = h.manifest('/manifest.yaml', [
+        { scope: 'project', source: tarball(h.archive('/p.tgz', skillArchive('p'))) },
+      ]);
+      const report = await h
+        .reconciler({ manifests: [manifest], workspaceDir: workspace })
+        .reconcile();
+      expect(report.errors.map((e) => e.code)).toContain('skills_root_unsafe');
+      expect(readdirSync(outside)).toEqual([]);
+    });
+  }
+
+  it('refuses a user root that is a symlink', async () => {
+    const outside = join(h.dir, 'outside');
+    mkdirSync(outside);
+    mkdirSync(join(h.home, '.claude'));
+    symlinkSync(outside, h.userRoot);
+    const manifest = h.manifest('/manifest.yaml', [
+      { source: tarball(h.archive('/u.tgz', skillArchive('u'))) },
+    ]);
+    const report = await h.reconciler({ manifests: [manifest] }).reconcile();
+    expect(report.errors.map((e) => e.code)).toContain('skills_root_unsafe');
+    expect(readdirSync(outside)).toEqual([]);
   });
 });

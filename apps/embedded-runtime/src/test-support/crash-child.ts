@@ -19,4 +19,10 @@ const info = await runtime.createNotebook({ path: 'crash.ipynb' });
 process.stdout.write(
   `${JSON.stringify({ notebookId: info.notebookId, lifecycle: info.lifecycle })}\n`,
 );
-setInterval(() => undefined, 60_000);
+// Dependency edits back to back until the kill: it may land mid-write (issue 15 #10), leaving a
+// temp file beside the notebook that the next start must remove.
+for (let i = 0; ; i++) {
+  await runtime
+    .manageDependencies(info.notebookId, i % 2 === 0 ? { add: ['six'] } : { remove: ['six'] })
+    .catch(() => undefined);
+}
