@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RuntimeError, type RuntimeEvent, RuntimeInfoSchema } from '@runyard/runtime-registry';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -82,4 +82,16 @@ it('trust comes first: approving dependencies leads to awaiting_env_build, not a
   expect(approved.lifecycle).toBe('awaiting_env_build');
   expect(approved.trust.status).toBe('trusted');
   expect(approved.nextAction?.kind).toBe('approve_env_build');
+});
+
+it('concurrent dependency edits of one notebook all land in the file (none overwrites another)', async () => {
+  const info = await runtime.createNotebook({ path: 'edits.ipynb', dependencies: ['packaging'] });
+  const names = Array.from({ length: 12 }, (_, i) => `concurrent-edit-${i}`);
+  // Reads and writes are asynchronous: unserialised, two edits read the same text and the later
+  // write drops the earlier one's package.
+  await Promise.all(
+    names.map((name) => runtime.manageDependencies(info.notebookId, { add: [name] })),
+  );
+  const text = readFileSync(join(dirs.workspaceRoot, 'edits.ipynb'), 'utf8');
+  for (const name of names) expect(text).toContain(`"${name}"`);
 });

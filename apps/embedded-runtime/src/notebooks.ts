@@ -127,6 +127,8 @@ interface Session {
   restarts: number[];
   /** The env hash a caller agreed to build (with `envBuilds: 'confirm'`). */
   buildApproved?: string;
+  /** The last queued read-modify-write of the document (see `editDocument`). */
+  documentEdits: Promise<unknown>;
 }
 
 const PROJECT_SOURCES = new Set(['uv:pyproject', 'pixi:toml', 'conda:env_yml']);
@@ -290,6 +292,7 @@ export class NotebookManager {
       projectDependencies: [],
       generation: 0,
       restarts: [],
+      documentEdits: Promise.resolve(),
     };
     this.sessions.set(session.id, session);
     if (session.path !== null) this.byPath.set(session.path, session.id);
@@ -498,6 +501,17 @@ export class NotebookManager {
     if (session.path !== null) return readNotebookDocument(this.files, session.path);
     if (!session.document) throw new RuntimeError('notebook_not_found', 'No notebook document');
     return session.document;
+  }
+
+  /**
+   * Runs one read-modify-write of a notebook's document after every earlier one has finished.
+   * Reads and writes are asynchronous (WorkspaceFs), so two concurrent edits would otherwise both
+   * read the same text and the second write would silently drop the first edit's change.
+   */
+  private editDocument<T>(session: Session, edit: () => Promise<T>): Promise<T> {
+    const run = session.documentEdits.then(edit, edit);
+    session.documentEdits = run.catch(() => undefined);
+    return run;
   }
 
   private async writeDocument(session: Session, document: NotebookDocument): Promise<void> {
@@ -861,47 +875,50 @@ export class NotebookManager {
         'trust: true needs the fingerprint of the dependencies you approve (trust.fingerprint)',
       );
     }
-    let document = await this.readDocument(session);
-    let resolved = await this.resolve(session, document);
-    const projectDependencies = PROJECT_SOURCES.has(resolved.source) ? resolved.dependencies : [];
-    const sign = (doc: NotebookDocument, fingerprint: string): Promise<NotebookDocument> => {
-      const { notebook } = this.options.trust.approve({
-        notebook: doc.notebook,
-        fingerprint,
-        actor: this.options.actor,
-        notebookPath: session.path,
-        projectDependencies,
-      });
-      return parseDocumentAsync(
-        setNotebookMetadata(doc.text, 'runyard', notebook.metadata.runyard),
-      );
-    };
-    let changed = false;
-    // The fingerprint names what the caller saw before this call's own edits.
-    if (req.trust && req.fingerprint) {
-      document = await sign(document, req.fingerprint);
-      changed = true;
-    }
-    let added: string[] = [];
-    if (editing) {
-      // Written where the notebook declares its dependencies (runt, top level, PEP 723 block).
-      const edit = editDependencies(document, this.options.preferredManager, {
-        ...(req.add ? { add: req.add } : {}),
-        ...(req.remove ? { remove: req.remove } : {}),
-      });
-      if (edit) {
-        document = await parseDocumentAsync(edit.text);
-        added = edit.added;
+    const { document, added } = await this.editDocument(session, async () => {
+      let document = await this.readDocument(session);
+      const resolved = await this.resolve(session, document);
+      const projectDependencies = PROJECT_SOURCES.has(resolved.source) ? resolved.dependencies : [];
+      const sign = (doc: NotebookDocument, fingerprint: string): Promise<NotebookDocument> => {
+        const { notebook } = this.options.trust.approve({
+          notebook: doc.notebook,
+          fingerprint,
+          actor: this.options.actor,
+          notebookPath: session.path,
+          projectDependencies,
+        });
+        return parseDocumentAsync(
+          setNotebookMetadata(doc.text, 'runyard', notebook.metadata.runyard),
+        );
+      };
+      let changed = false;
+      // The fingerprint names what the caller saw before this call's own edits.
+      if (req.trust && req.fingerprint) {
+        document = await sign(document, req.fingerprint);
         changed = true;
-        if (req.trust) {
-          // Approving and naming packages in one call is consent for the packages named too.
-          const current = this.options.trust.evaluate(document.notebook, { projectDependencies });
-          document = await sign(document, current.fingerprint);
+      }
+      let added: string[] = [];
+      if (editing) {
+        // Written where the notebook declares its dependencies (runt, top level, PEP 723 block).
+        const edit = editDependencies(document, this.options.preferredManager, {
+          ...(req.add ? { add: req.add } : {}),
+          ...(req.remove ? { remove: req.remove } : {}),
+        });
+        if (edit) {
+          document = await parseDocumentAsync(edit.text);
+          added = edit.added;
+          changed = true;
+          if (req.trust) {
+            // Approving and naming packages in one call is consent for the packages named too.
+            const current = this.options.trust.evaluate(document.notebook, { projectDependencies });
+            document = await sign(document, current.fingerprint);
+          }
         }
       }
-    }
-    if (changed) await this.writeDocument(session, document);
-    resolved = await this.resolve(session, document);
+      if (changed) await this.writeDocument(session, document);
+      return { document, added };
+    });
+    const resolved = await this.resolve(session, document);
     const decision = this.evaluate(session, document, resolved);
     const apply = req.apply ?? 'none';
 
