@@ -118,6 +118,21 @@ describe('runyard serve as a process', () => {
     // A kernel is running for this server's data dir.
     expect(processesMentioning(join(root(), 'data')).length).toBeGreaterThan(0);
 
+    // Node's fetch uploading 20 MiB (past the 1 MiB limit) to a server in another process reads
+    // the 413 every time: the server drains the refused body instead of resetting the upload.
+    const oversized = JSON.stringify({ path: 'big.ipynb', padding: 'x'.repeat(20 * 1024 * 1024) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const refused = await fetch(`${url}/api/notebooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: oversized,
+      });
+      statuses.push(refused.status);
+      expect(await refused.json()).toMatchObject({ error: { code: 'body_too_large' } });
+    }
+    expect(statuses).toEqual(Array(10).fill(413));
+
     // The CLI against the running server, token from the data dir, --json parsed.
     const status = await runCli(
       ['skills', 'status', '--json', '--url', url, '--data-dir', join(root(), 'data')],
