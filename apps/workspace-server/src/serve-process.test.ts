@@ -205,6 +205,46 @@ describe('runyard mcp over stdio', () => {
   });
 });
 
+describe('runyard serve log format', () => {
+  /** Starts `runyard serve` with stderr on a pipe (not a terminal), stops it once it is up. */
+  async function serveLogs(name: string, extra: string[]): Promise<string> {
+    const root = join(dir, name);
+    mkdirSync(root);
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', cli, 'serve', '--port', '0', ...extra, ...dirFlags(root)],
+      { cwd: appDir, env: childEnv(root), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    return stderr;
+  }
+
+  it('writes JSON lines when stderr is not a terminal, readable lines under --log-format pretty', async () => {
+    const json = await serveLogs('log-json', ['--log-level', 'info']);
+    const listening = json.split('\n').find((line) => line.includes('Server listening at'));
+    expect(JSON.parse(listening ?? '')).toMatchObject({ level: 30 });
+
+    const pretty = await serveLogs('log-pretty', ['--log-level', 'info', '--log-format', 'pretty']);
+    expect(pretty).toMatch(
+      /^\d\d:\d\d:\d\d INFO {2}Server listening at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
+    expect(pretty).not.toMatch(/^\{/m);
+    // No colour codes: the pipe is not a terminal.
+    expect(pretty).not.toContain('\u001b[');
+  });
+});
+
 describe('runyard runtime serve as a process', () => {
   it('serves /v1 with the configured token and stops on SIGTERM', async () => {
     const root = join(dir, 'runtime');

@@ -64,6 +64,8 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
     unlock();
     throw error;
   }
+  // Before announcing readiness: see serveCommand.
+  const signalled = waitForSignal();
   println(io.stdout, `Runyard runtime listening on ${server.url}`);
   println(
     io.stdout,
@@ -72,7 +74,7 @@ export async function runtimeCommand(io: CliIo, args: string[]): Promise<number>
       : `Runtime token: cat ${token.file}`,
   );
   println(python.hasIpykernel ? io.stdout : io.stderr, describePython(python));
-  const signal = await waitForSignal();
+  const signal = await signalled;
   println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
   await server.close();
   await runtime.close();
