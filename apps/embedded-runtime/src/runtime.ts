@@ -216,6 +216,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       envBuilds: options.envBuilds ?? 'auto',
       actor: options.actor ?? 'runyard-runtime',
       now: () => clock().getTime(),
+      logDir: join(dataDir, 'logs'),
+      hostPaths: [
+        { path: workspaceRoot, label: '<workspace>' },
+        { path: dataDir, label: '<data>' },
+        { path: cacheDir, label: '<cache>' },
+        { path: configDir, label: '<config>' },
+        ...(home && isAbsolute(home) && home !== '/' ? [{ path: home, label: '~' }] : []),
+      ],
     });
     notebooks.restore();
     const egress = new EgressManager({

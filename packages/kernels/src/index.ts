@@ -29,6 +29,7 @@ export {
   type LaunchDenoKernelOptions,
   launchDenoKernel,
 } from './deno.js';
+export { decisiveLines, hideHostPaths } from './diagnostics.js';
 export {
   availableEnvManagers,
   type BuildEnvRequest,
@@ -69,6 +70,7 @@ export {
   KernelErrorCode,
   type KernelErrorDetails,
   kernelErrorHttpStatus,
+  MAX_BUILD_LOG_BYTES,
 } from './errors.js';
 export {
   createKernelPool,
