@@ -23,6 +23,10 @@ missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# A C++ toolchain for native dependencies that have no prebuilt binary for this platform
+# (better-sqlite3 on a machine that cannot reach GitHub compiles with node-gyp).
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${missing[*]}"
@@ -32,6 +36,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     log "missing Debian packages (run as root or install them): ${missing[*]}" >&2
   fi
+fi
+
+# node-gyp compiles against the headers Node's own package installed under <prefix>/include/node;
+# .pnpmfile.cjs points it there (also for a `pnpm install` run by hand). Without them node-gyp
+# downloads the headers from nodejs.org, which a machine reaching only the registries cannot.
+headers=$(node -e "process.stdout.write(require('./.pnpmfile.cjs').installedNodeHeaders() ?? '')")
+if [ -n "$headers" ]; then
+  log "native builds use the Node headers under $headers/include/node"
+else
+  log "no Node $(node --version) headers next to $(command -v node); node-gyp will download them if a native build is needed"
 fi
 
 log "installing workspace dependencies"

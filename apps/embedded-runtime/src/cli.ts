@@ -120,10 +120,6 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     await runtime.close();
     throw error;
   }
-  process.stdout.write(
-    `Runyard runtime listening on http://${host.includes(':') ? `[${host}]` : host}:${listening.port}\n`,
-  );
-
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -132,8 +128,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     await runtime.close();
     process.exit(0);
   };
+  // Installed before the line below announces readiness: a supervisor may send SIGTERM as soon
+  // as it reads it, and without a listener the signal kills the process, leaving kernels behind.
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+  process.stdout.write(
+    `Runyard runtime listening on http://${host.includes(':') ? `[${host}]` : host}:${listening.port}\n`,
+  );
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

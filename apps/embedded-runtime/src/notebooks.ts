@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   type Dependency,
@@ -9,7 +10,9 @@ import {
   toDependency,
 } from '@runyard/env-detection';
 import {
+  decisiveLines,
   type ExitInfo,
+  hideHostPaths,
   type KernelClient,
   KernelError,
   launchDenoKernel,
@@ -96,6 +99,13 @@ export interface NotebookManagerOptions {
    * redacted per message by the events' own redactor).
    */
   outputRedactor?: () => MergedStreamRedactor<'stdout' | 'stderr'>;
+  /**
+   * Where the full output of a failed env build or kernel start is written
+   * (`<logDir>/notebook-<id>.log`, 0600, overwritten by the next failure); none when unset.
+   */
+  logDir?: string;
+  /** Host directories named by a label in error details (`<workspace>`, `<cache>`, `~`). */
+  hostPaths?: readonly { path: string; label: string }[];
 }
 
 /** Default cap on notebook kernels per runtime (each is a Python process of ~50 MB or more). */
@@ -198,8 +208,22 @@ function restartAction(notebookId: string, message: string): NextAction {
   };
 }
 
-/** A typed failure turned into `error.reason` + `details`; messages are already host-path free. */
-export function failureReason(error: unknown): { reason: string; details: string } {
+/** The output a failed kernel error carries: a build's whole log, else the stderr tail. */
+function failureOutput(error: unknown): string[] {
+  if (!(error instanceof KernelError)) return [];
+  return error.details.log ?? error.details.stderrTail ?? [];
+}
+
+/**
+ * A typed failure turned into `error.reason` + `details`; messages are already host-path free.
+ * A failed tool (pip, uv, conda, the kernel) adds the lines of its output that say why, with
+ * host paths replaced (`hide`), and the name of the file holding its whole output (`logFile`,
+ * relative to the data dir).
+ */
+export function failureReason(
+  error: unknown,
+  context: { hide?: (text: string) => string; logFile?: string } = {},
+): { reason: string; details: string } {
   if (error instanceof KernelError) {
     const exit =
       error.details.exitCode != null
@@ -208,8 +232,12 @@ export function failureReason(error: unknown): { reason: string; details: string
           ? ` (signal ${error.details.signal})`
           : '';
     // Some messages already name the exit code; say it once.
-    const details =
+    let details =
       exit && error.message.includes(exit.trim()) ? error.message : `${error.message}${exit}`;
+    const hide = context.hide ?? ((text: string) => hideHostPaths(text));
+    const why = decisiveLines(failureOutput(error)).map(hide);
+    if (why.length > 0) details += `: ${why.join(' | ')}`;
+    if (context.logFile) details += ` (full output: ${context.logFile} in the data dir)`;
     return { reason: error.code, details };
   }
   if (error instanceof EnvDetectionError || error instanceof TrustError)
@@ -345,6 +373,32 @@ export class NotebookManager {
   private setLifecycle(session: Session, lifecycle: Lifecycle): void {
     session.lifecycle = lifecycle;
     this.publish(session);
+  }
+
+  private readonly hidePaths = (text: string): string =>
+    hideHostPaths(text, this.options.hostPaths ?? []);
+
+  /**
+   * Keeps a failed tool's whole output where the operator can read it: `logs/notebook-<id>.log`
+   * under the data dir (bounded by the kernels package's MAX_BUILD_LOG_BYTES, mode 0600). Returns
+   * that relative name, or undefined when there is nothing to keep or it cannot be written.
+   */
+  private async saveFailureOutput(session: Session, error: unknown): Promise<string | undefined> {
+    const output = failureOutput(error);
+    const dir = this.options.logDir;
+    if (output.length === 0 || !dir) return undefined;
+    const name = `notebook-${session.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`;
+    const header = [
+      `# ${(error as KernelError).code}: ${(error as KernelError).message}`,
+      `# notebook ${session.path ?? session.id}, ${new Date(this.options.now()).toISOString()}`,
+    ];
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, name), `${[...header, ...output].join('\n')}\n`, { mode: 0o600 });
+      return `logs/${name}`;
+    } catch {
+      return undefined;
+    }
   }
 
   private fail(session: Session, failure: { reason: string; details: string }): void {
@@ -486,9 +540,14 @@ export class NotebookManager {
     const abort = new AbortController();
     session.abort = abort;
     const run = this.runStart(session, generation, abort.signal)
-      .catch((error: unknown) => {
+      .catch(async (error: unknown) => {
+        if (session.generation !== generation || this.closed) return;
+        const logFile = await this.saveFailureOutput(session, error);
         if (session.generation === generation && !this.closed)
-          this.fail(session, failureReason(error));
+          this.fail(
+            session,
+            failureReason(error, { hide: this.hidePaths, ...(logFile ? { logFile } : {}) }),
+          );
       })
       .finally(() => {
         if (session.starting === run) session.starting = undefined;

@@ -262,6 +262,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         ? { outputBudgetBytes: options.outputBudgetBytes }
         : {}),
       ...(options.maxKernels !== undefined ? { maxKernels: options.maxKernels } : {}),
+      logDir: join(dataDir, 'logs'),
+      hostPaths: [
+        { path: workspaceRoot, label: '<workspace>' },
+        { path: dataDir, label: '<data>' },
+        { path: cacheDir, label: '<cache>' },
+        { path: configDir, label: '<config>' },
+        ...(home && isAbsolute(home) && home !== '/' ? [{ path: home, label: '~' }] : []),
+      ],
     });
     await notebooks.restore();
     const egress = new EgressManager({

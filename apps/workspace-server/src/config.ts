@@ -99,6 +99,13 @@ export const SERVE_OPTIONS = [
     default: 'info',
   },
   {
+    key: 'logFormat',
+    flag: 'log-format',
+    env: 'RUNYARD_LOG_FORMAT',
+    help: 'auto|pretty|json: log lines for a person or JSON lines (auto: pretty when stderr is a terminal)',
+    default: 'auto',
+  },
+  {
     key: 'kernelPool',
     flag: 'kernel-pool',
     env: 'RUNYARD_KERNEL_POOL',
@@ -219,6 +226,7 @@ export const ServeConfigSchema = z.strictObject({
   runtimeUrls: z.array(z.string().min(1).max(2048)).max(256).optional(),
   allowedHosts: z.array(z.string().min(1).max(253)).default([]),
   logLevel: LogLevel.default('info'),
+  logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
   kernelPool: z.coerce.number().int().min(0).max(32).default(1),
   envPool: z.coerce.number().int().min(0).max(32).default(2),
   outputBudget: z.coerce

@@ -20,7 +20,8 @@ export const REDACT_PATHS = [
 export function createLogger(options: {
   level: string;
   secrets?: readonly (string | undefined)[];
-  destination?: NodeJS.WritableStream;
+  /** Default: stderr. Anything with `write(line)` (a stream, the pretty formatter). */
+  destination?: pino.DestinationStream;
 }): Logger {
   const secrets = (options.secrets ?? []).filter(
     (value): value is string => typeof value === 'string' && value.length >= 8,
@@ -42,6 +43,6 @@ export function createLogger(options: {
         },
       },
     },
-    (options.destination as pino.DestinationStream | undefined) ?? pino.destination(2),
+    options.destination ?? pino.destination(2),
   );
 }

@@ -118,6 +118,21 @@ describe('runyard serve as a process', () => {
     // A kernel is running for this server's data dir.
     expect(processesMentioning(join(root(), 'data')).length).toBeGreaterThan(0);
 
+    // Node's fetch uploading 20 MiB (past the 1 MiB limit) to a server in another process reads
+    // the 413 every time: the server drains the refused body instead of resetting the upload.
+    const oversized = JSON.stringify({ path: 'big.ipynb', padding: 'x'.repeat(20 * 1024 * 1024) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const refused = await fetch(`${url}/api/notebooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: oversized,
+      });
+      statuses.push(refused.status);
+      expect(await refused.json()).toMatchObject({ error: { code: 'body_too_large' } });
+    }
+    expect(statuses).toEqual(Array(10).fill(413));
+
     // The CLI against the running server, token from the data dir, --json parsed.
     const status = await runCli(
       ['skills', 'status', '--json', '--url', url, '--data-dir', join(root(), 'data')],
@@ -187,6 +202,46 @@ describe('runyard mcp over stdio', () => {
     const { envs } = ls.json<{ envs: { envHash: string; manager: string }[] }>();
     expect(envs).toHaveLength(1);
     expect(envs[0]).toMatchObject({ envHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
+  });
+});
+
+describe('runyard serve log format', () => {
+  /** Starts `runyard serve` with stderr on a pipe (not a terminal), stops it once it is up. */
+  async function serveLogs(name: string, extra: string[]): Promise<string> {
+    const root = join(dir, name);
+    mkdirSync(root);
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', cli, 'serve', '--port', '0', ...extra, ...dirFlags(root)],
+      { cwd: appDir, env: childEnv(root), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    return stderr;
+  }
+
+  it('writes JSON lines when stderr is not a terminal, readable lines under --log-format pretty', async () => {
+    const json = await serveLogs('log-json', ['--log-level', 'info']);
+    const listening = json.split('\n').find((line) => line.includes('Server listening at'));
+    expect(JSON.parse(listening ?? '')).toMatchObject({ level: 30 });
+
+    const pretty = await serveLogs('log-pretty', ['--log-level', 'info', '--log-format', 'pretty']);
+    expect(pretty).toMatch(
+      /^\d\d:\d\d:\d\d INFO {2}Server listening at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
+    expect(pretty).not.toMatch(/^\{/m);
+    // No colour codes: the pipe is not a terminal.
+    expect(pretty).not.toContain('\u001b[');
   });
 });
 

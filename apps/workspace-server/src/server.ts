@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.js';
 import { createWorkspaceErrorHandler } from './errors.js';
+import { prettyLogStream, resolveLogFormat } from './log-format.js';
 import { createLogger } from './logger.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerMcpRoutes } from './routes/mcp.js';
@@ -86,11 +87,17 @@ export async function startWorkspaceServer(
   const env = options.env ?? process.env;
   const token = loadOrCreateToken({ dataDir: config.dataDir, token: config.token });
   const silent = options.logger === false || config.logLevel === 'silent';
+  // Logs go to stderr: JSON lines for machines, readable lines when a person watches them.
+  const logStream =
+    resolveLogFormat(config.logFormat, process.stderr) === 'pretty'
+      ? prettyLogStream(process.stderr, { color: process.stderr.isTTY === true && !env.NO_COLOR })
+      : undefined;
   const logger =
     typeof options.logger === 'object'
       ? options.logger
       : createLogger({
           level: silent ? 'silent' : config.logLevel,
+          ...(logStream ? { destination: logStream } : {}),
           secrets: [token.token, env.RUNYARD_SKILLS_TOKEN],
         });
   const services = await openServices(config, {
@@ -110,7 +117,7 @@ export async function startWorkspaceServer(
       allowedOrigins: config.allowedOrigins,
       bindHost: config.host,
       allowedHosts: config.allowedHosts,
-      logger: silent ? false : { level: config.logLevel, stream: process.stderr },
+      logger: silent ? false : { level: config.logLevel, stream: logStream ?? process.stderr },
       openapi: {
         title: 'Runyard workspace server',
         version: VERSION,

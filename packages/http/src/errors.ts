@@ -3,6 +3,7 @@ import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
 } from 'fastify-type-provider-zod';
+import { drainRefusedBody } from './body-drain.js';
 
 export const HttpErrorCode = {
   unauthorized: 'unauthorized',
@@ -111,6 +112,8 @@ export function createErrorHandler(statusFor: StatusForCode) {
       return reply.code(status).send(errorBody(code, error.message));
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // The client may still be uploading: read the rest so it can read this answer.
+      drainRefusedBody(request, reply);
       return reply.code(413).send(errorBody('body_too_large', 'request body too large'));
     }
     if (

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parseChannel, parseCondaSpec, parseRequirement } from '@runyard/env-detection';
-import { KernelError } from './errors.js';
+import { KernelError, MAX_BUILD_LOG_BYTES } from './errors.js';
 import { runCommand, which } from './process.js';
 import { pythonHasIpykernel } from './python.js';
 
@@ -153,6 +153,9 @@ class Build {
   ): Promise<void> {
     this.checkAborted();
     let lines = 0;
+    // The whole output, kept for the error (bounded: the oldest lines go first).
+    const log: string[] = [];
+    let logBytes = 0;
     let result: Awaited<ReturnType<typeof runCommand>>;
     try {
       result = await runCommand(argv, {
@@ -160,6 +163,10 @@ class Build {
         ...(this.request.signal ? { signal: this.request.signal } : {}),
         onLine: (line) => {
           lines += 1;
+          log.push(line);
+          logBytes += line.length + 1;
+          while (logBytes > MAX_BUILD_LOG_BYTES && log.length > 1)
+            logBytes -= (log.shift() ?? '').length + 1;
           const event: EnvProgress = { phase, message: line.slice(0, 500) };
           if (fraction)
             event.fraction = fraction[0] + (fraction[1] - fraction[0]) * (1 - 1 / (1 + lines / 4));
@@ -172,7 +179,12 @@ class Build {
     }
     if (result.code !== 0) {
       throw new KernelError('env_build_failed', `${what} failed (exit code ${result.code})`, {
-        details: { exitCode: result.code, signal: result.signal, stderrTail: result.stderrTail },
+        details: {
+          exitCode: result.code,
+          signal: result.signal,
+          stderrTail: result.stderrTail,
+          log,
+        },
       });
     }
   }

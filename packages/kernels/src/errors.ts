@@ -66,7 +66,15 @@ export interface KernelErrorDetails {
   exitCode?: number | null;
   signal?: string | null;
   stderrTail?: string[];
+  /**
+   * The failing command's whole output (stdout and stderr interleaved, as lines), bounded to
+   * the last `MAX_BUILD_LOG_BYTES`; only env builds set it. May contain host paths.
+   */
+  log?: string[];
 }
+
+/** How much of a failed build's output an error keeps (the end, where the reason is). */
+export const MAX_BUILD_LOG_BYTES = 256 * 1024;
 
 export class KernelError extends Error {
   override readonly name = 'KernelError';

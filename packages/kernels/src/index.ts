@@ -30,6 +30,7 @@ export {
   type LaunchDenoKernelOptions,
   launchDenoKernel,
 } from './deno.js';
+export { decisiveLines, hideHostPaths } from './diagnostics.js';
 export {
   availableEnvManagers,
   type BuildEnvRequest,
@@ -70,6 +71,7 @@ export {
   KernelErrorCode,
   type KernelErrorDetails,
   kernelErrorHttpStatus,
+  MAX_BUILD_LOG_BYTES,
 } from './errors.js';
 export {
   createKernelPool,

@@ -215,6 +215,11 @@ export const RuntimeDescriptorSchema = z.object({
   version: z.string(),
   capabilities: z.array(z.string()),
   health: RuntimeHealthSchema,
+  /**
+   * The largest request body the runtime's server accepts, in bytes. Set by the `/v1` server
+   * (an in-process runtime has no such limit); a client sends nothing larger.
+   */
+  maxRequestBytes: z.number().int().positive().optional(),
 });
 export type RuntimeDescriptor = z.infer<typeof RuntimeDescriptorSchema>;
 

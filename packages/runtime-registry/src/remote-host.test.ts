@@ -404,6 +404,86 @@ describe('RemoteRuntimeHost against a server killed mid-call', () => {
   });
 });
 
+describe('oversized request bodies', () => {
+  const oversized = () => ({ ...agentBundle(9), padding: 'x'.repeat(3 * 1024 * 1024) });
+
+  it('are refused as body_too_large without being sent, using the limit the runtime advertises', async () => {
+    const sent: string[] = [];
+    const counting = new RemoteRuntimeHost({
+      id: 'counting',
+      url: served.server.url,
+      token: TOKEN,
+      fetch: (input, init) => {
+        sent.push(`${init.method} ${new URL(input).pathname}`);
+        return fetch(input, init);
+      },
+    });
+    try {
+      expect((await counting.describe()).maxRequestBytes).toBe(2 * 1024 * 1024);
+      sent.length = 0;
+      for (let i = 0; i < 3; i++) {
+        const error = await caught(counting.storeBundle(oversized()));
+        expect(error).toMatchObject({ code: 'body_too_large', status: 413 });
+        expect(error.message).toMatch(/larger than the remote runtime accepts \(2097152 bytes\)/);
+      }
+      expect(sent).toEqual([]);
+      // Small bodies still go through.
+      expect((await counting.storeBundle(agentBundle(9))).available).toBe(true);
+      expect(sent).toEqual(['POST /v1/config-bundles']);
+    } finally {
+      await counting.close();
+    }
+  });
+
+  it('a large body first learns the limit (one describe), then is refused unsent', async () => {
+    const sent: string[] = [];
+    const fresh = new RemoteRuntimeHost({
+      id: 'fresh',
+      url: served.server.url,
+      token: TOKEN,
+      fetch: (input, init) => {
+        sent.push(`${init.method} ${new URL(input).pathname}`);
+        return fetch(input, init);
+      },
+    });
+    try {
+      expect(await caught(fresh.storeBundle(oversized()))).toMatchObject({
+        code: 'body_too_large',
+      });
+      expect(await caught(fresh.storeBundle(oversized()))).toMatchObject({
+        code: 'body_too_large',
+      });
+      expect(sent).toEqual(['GET /v1/runtime']);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  // The server side of the same guarantee, against a server in another process (where the
+  // race between its 413 and the client's upload is real): a client that does not check the
+  // limit (an older one, or curl, or fetch) still reads 413 every time instead of a reset.
+  it('sent anyway to a /v1 server in another process: body_too_large 50 times out of 50', async () => {
+    const child = await spawnChildServer();
+    const unchecked = new RemoteRuntimeHost({
+      id: 'unchecked',
+      url: child.url,
+      token: TOKEN,
+      maxRequestBytes: Number.MAX_SAFE_INTEGER,
+    });
+    try {
+      const codes: string[] = [];
+      for (let i = 0; i < 50; i++)
+        codes.push((await caught(unchecked.storeBundle(oversized()))).code);
+      expect(codes).toEqual(Array(50).fill('body_too_large'));
+      // The connection is still usable afterwards.
+      expect((await unchecked.storeBundle(agentBundle(9))).available).toBe(true);
+    } finally {
+      await unchecked.close();
+      await child.close();
+    }
+  });
+});
+
 describe('known error codes', () => {
   it('lists every @runyard/kernels code', () => {
     expect([...KERNEL_ERROR_CODES].sort()).toEqual(Object.values(KernelErrorCode).sort());

@@ -52,9 +52,20 @@ export interface RemoteRuntimeHostOptions {
   reconnectDelayMs?: number;
   /** Largest response body or event message accepted (default 64 MiB). */
   maxResponseBytes?: number;
+  /**
+   * Largest request body sent, in bytes. Default: the limit the runtime advertises in
+   * `describe()` (`maxRequestBytes`), learned before the first body larger than 1 MiB is sent.
+   */
+  maxRequestBytes?: number;
 }
 
 const EXECUTE_GRACE_MS = 5_000;
+
+/**
+ * Bodies up to this size are sent before the runtime's limit is known: no Runyard server
+ * accepts less by default (the workspace server 1 MiB, the /v1 server 2 MiB).
+ */
+const UNCHECKED_BODY_BYTES = 1024 * 1024;
 
 class ResponseTooLarge extends Error {}
 
@@ -122,6 +133,8 @@ export class RemoteRuntimeHost implements RuntimeHost {
   readonly #executeTimeoutMs: number;
   readonly #reconnectDelayMs: number;
   readonly #maxResponseBytes: number;
+  readonly #fixedMaxRequestBytes: boolean;
+  #maxRequestBytes: number | undefined;
   readonly #closing = new AbortController();
   readonly #listeners = new Set<(event: RuntimeEvent) => void>();
   #socket: WebSocket | undefined;
@@ -140,6 +153,8 @@ export class RemoteRuntimeHost implements RuntimeHost {
     this.#executeTimeoutMs = options.executeTimeoutMs ?? 600_000;
     this.#reconnectDelayMs = options.reconnectDelayMs ?? 1_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
+    this.#fixedMaxRequestBytes = options.maxRequestBytes !== undefined;
+    this.#maxRequestBytes = options.maxRequestBytes;
   }
 
   static #deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -168,9 +183,11 @@ export class RemoteRuntimeHost implements RuntimeHost {
     if (this.#closing.signal.aborted) {
       throw new RuntimeError('runtime_closed', 'the runtime host is closed');
     }
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) await this.#checkRequestSize(Buffer.byteLength(payload));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (payload !== undefined) headers['content-type'] = 'application/json';
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#closing.signal]);
     let status = 0;
     let text: string;
@@ -178,7 +195,7 @@ export class RemoteRuntimeHost implements RuntimeHost {
       const response = await this.#fetch(`${this.#base}${path}`, {
         method,
         headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(payload === undefined ? {} : { body: payload }),
         signal,
         // A redirect could carry the bearer token to another host.
         redirect: 'error',
@@ -211,8 +228,30 @@ export class RemoteRuntimeHost implements RuntimeHost {
     return parsed.data;
   }
 
+  /**
+   * Refuses a body the runtime would refuse, without sending it. A server answering 413 while
+   * the client still uploads can reset the connection before the client reads the answer, so
+   * the caller would see `remote_runtime_unreachable` instead of `body_too_large`; the server
+   * drains to avoid that, and the client does not rely on it.
+   */
+  async #checkRequestSize(size: number): Promise<void> {
+    if (this.#maxRequestBytes === undefined && size > UNCHECKED_BODY_BYTES) await this.describe();
+    const limit = this.#maxRequestBytes;
+    if (limit !== undefined && size > limit) {
+      throw new RuntimeError(
+        'body_too_large',
+        `the request body (${size} bytes) is larger than the remote runtime accepts (${limit} bytes)`,
+        { status: 413 },
+      );
+    }
+  }
+
   async describe(): Promise<RuntimeDescriptor> {
-    return this.#call('GET', '/v1/runtime', RuntimeDescriptorSchema);
+    const descriptor = await this.#call('GET', '/v1/runtime', RuntimeDescriptorSchema);
+    if (!this.#fixedMaxRequestBytes && descriptor.maxRequestBytes !== undefined) {
+      this.#maxRequestBytes = descriptor.maxRequestBytes;
+    }
+    return descriptor;
   }
 
   async storeBundle(bundle: unknown): Promise<BundleAvailability> {

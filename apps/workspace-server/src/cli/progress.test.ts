@@ -69,6 +69,25 @@ describe('progress', () => {
     expect(out.text()).toContain('kernel ready for a.ipynb');
   });
 
+  it("prints why a notebook failed: the reason and the details (the tool's own words)", () => {
+    const out = capture(true);
+    const hub = new EventHub();
+    const off = showRuntimeProgress(hub, createProgress(out.stream));
+    const details =
+      'pip install failed (exit code 1): ERROR: No matching distribution found for requests>=2';
+    hub.publish({
+      topic: 'lifecycle',
+      runtimeId: 'local',
+      event: {
+        type: 'lifecycle',
+        notebookId: 'nb1',
+        info: { ...info('error'), error: { reason: 'env_build_failed', details } },
+      },
+    });
+    off();
+    expect(out.text()).toContain(`a.ipynb: env_build_failed — ${details}`);
+  });
+
   it('writes nothing when stderr is not a TTY', () => {
     const out = capture(false);
     const hub = new EventHub();

@@ -73,7 +73,11 @@ export function showRuntimeProgress(
       else if (state === 'idle') progress.done(`kernel ready for ${name}`);
       else if (state === 'awaiting_trust')
         progress.done(`${name} is waiting for dependency approval`);
-      else if (state === 'error') progress.done(`${name}: ${event.info.error?.reason ?? 'error'}`);
+      else if (state === 'error') {
+        // The details say why (pip's error line, the kernel's last stderr line), paths hidden.
+        const { reason = 'error', details } = event.info.error ?? {};
+        progress.done(`${name}: ${reason}${details ? ` — ${details}` : ''}`);
+      }
     } else if (event.type === 'env_progress') {
       const name = names.get(event.notebookId) ?? event.notebookId;
       progress.bar(`building env for ${name}`, event.fraction, event.phase);

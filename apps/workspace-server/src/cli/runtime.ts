@@ -79,6 +79,8 @@ export async function runtimeCommand(cliIo: CliIo, args: string[]): Promise<numb
     unlock();
     throw error;
   }
+  // Before announcing readiness: see serveCommand.
+  const signalled = waitForSignal();
   println(io.stdout, `Runyard runtime listening on ${server.url}`);
   println(
     io.stdout,
@@ -87,7 +89,7 @@ export async function runtimeCommand(cliIo: CliIo, args: string[]): Promise<numb
       : `Runtime token: cat ${token.file}`,
   );
   println(python.hasIpykernel ? io.stdout : io.stderr, describePython(python));
-  const signal = await waitForSignal();
+  const signal = await signalled;
   println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
   await server.close();
   await runtime.close();

@@ -17,6 +17,10 @@ export async function serveCommand(cliIo: CliIo, args: string[]): Promise<number
   const { values, config } = parseCommand(io, args);
   if (values.help) return printHelp(io, serveHelp(), true);
   const server = await startWorkspaceServer(config(), { env: io.env });
+  // Listening for signals before announcing readiness: a supervisor (or a test) may send
+  // SIGTERM the moment it reads the first line, and without a listener that kills the process
+  // outright, leaving kernels behind.
+  const signalled = waitForSignal();
   println(io.stdout, `Runyard listening on ${server.url}`);
   if (server.sandbox.warning) {
     // Loud on purpose: `auto` falling back to off must not pass as a routine notice.
@@ -38,7 +42,7 @@ export async function serveCommand(cliIo: CliIo, args: string[]): Promise<number
     describePython(server.services.python),
   );
   const stopProgress = showRuntimeProgress(server.services.events, createProgress(io.stderr));
-  const signal = await waitForSignal();
+  const signal = await signalled;
   stopProgress();
   println(io.stderr, `Received ${signal}: stopping kernels and workers...`);
   await server.close();

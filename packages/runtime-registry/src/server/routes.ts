@@ -54,9 +54,13 @@ export function registerRuntimeRoutes(
   const app = server.withTypeProvider<ZodTypeProvider>();
   const maxBacklog = options.maxEventBacklogBytes ?? 8 * 1024 * 1024;
 
-  app.get('/v1/runtime', { schema: { response: { 200: RuntimeDescriptorSchema } } }, () =>
-    api.describe(),
-  );
+  // The body limit is the server's, not the runtime's: advertised here so a client can refuse
+  // an oversized request itself instead of sending it (see RemoteRuntimeHost).
+  const maxRequestBytes = server.initialConfig.bodyLimit;
+  app.get('/v1/runtime', { schema: { response: { 200: RuntimeDescriptorSchema } } }, async () => ({
+    ...(await api.describe()),
+    ...(maxRequestBytes === undefined ? {} : { maxRequestBytes }),
+  }));
 
   app.get('/v1/config-bundles', { schema: { response: { 200: BundlesResponse } } }, async () => ({
     bundles: await api.listBundles(),
