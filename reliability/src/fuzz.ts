@@ -254,13 +254,7 @@ async function runRest(
       }
       tally.status(String(answer.status));
       const problems = checkHttpAnswer(answer.status, answer.text, secrets, op.path === '/mcp');
-      // Fastify's clientErrorHandler answers 431 with its own `{error, message}` body (finding).
-      tally.add(
-        problems.map((p) =>
-          answer.status === 431 && p.kind === 'error-shape' ? { ...p, kind: 'shape-431' } : p,
-        ),
-        where,
-      );
+      tally.add(problems, where);
       // Without a valid token: anything but a refusal is a bypass. A refusal other than 401
       // (the router's 400/414 for an overlong parameter, 413, 431 run before the auth hook)
       // reveals nothing and is counted apart.
@@ -737,11 +731,6 @@ export async function fuzzPart(ctx: Context): Promise<PartResult> {
         ),
       );
       const findings: [string, string, string][] = [
-        [
-          'shape-431',
-          "431 (request line/headers over 16 KiB) answered with Fastify's own {error,message} body, not {error:{code,message}}",
-          'packages/http createHttpServer needs a clientErrorHandler',
-        ],
         [
           'sdk-32603',
           'tools/call with non-object `arguments` answered JSON-RPC -32603 (internal error) with zod issues instead of -32602',

@@ -13,6 +13,10 @@ export const HttpErrorCode = {
   notFound: 'not_found',
   invalidRequest: 'invalid_request',
   bodyTooLarge: 'body_too_large',
+  /** Node's parser refused the request: its headers are over 16 KiB. */
+  headersTooLarge: 'headers_too_large',
+  /** Node's parser gave up waiting for the whole request. */
+  requestTimeout: 'request_timeout',
   internal: 'internal_error',
   /** The server's disk (workspace, data or cache dir) is full: a write was refused, nothing lost. */
   diskFull: 'disk_full',
@@ -28,6 +32,8 @@ export const httpErrorStatus: Record<HttpErrorCode, number> = {
   not_found: 404,
   invalid_request: 400,
   body_too_large: 413,
+  headers_too_large: 431,
+  request_timeout: 408,
   internal_error: 500,
   disk_full: 507,
   token_insecure: 500,

@@ -377,3 +377,43 @@ describe('tokens', () => {
     );
   });
 });
+
+describe('requests refused by Node’s HTTP parser', () => {
+  /** Sends raw bytes and returns everything the server wrote before it closed the connection. */
+  async function raw(bytes: string): Promise<string> {
+    const { createConnection } = await import('node:net');
+    const url = new URL(base);
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host: url.hostname, port: Number(url.port) });
+      let answer = '';
+      socket.on('data', (chunk) => {
+        answer += chunk.toString('latin1');
+      });
+      socket.on('error', (error) => (answer ? resolve(answer) : reject(error)));
+      socket.on('close', () => resolve(answer));
+      socket.end(bytes);
+    });
+  }
+
+  function bodyOf(answer: string): unknown {
+    return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+  }
+
+  it('headers over 16 KiB get 431 headers_too_large in the one error shape', async () => {
+    const answer = await raw(
+      `GET /api/typed HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(answer.startsWith('HTTP/1.1 431 ')).toBe(true);
+    expect(bodyOf(answer)).toEqual({
+      error: { code: 'headers_too_large', message: 'the request headers are too large' },
+    });
+  });
+
+  it('a malformed request line gets 400 invalid_request in the one error shape', async () => {
+    const answer = await raw('NOT A REQUEST\r\n\r\n');
+    expect(answer.startsWith('HTTP/1.1 400 ')).toBe(true);
+    expect(bodyOf(answer)).toEqual({
+      error: { code: 'invalid_request', message: 'the request is malformed' },
+    });
+  });
+});

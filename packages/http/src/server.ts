@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, {
@@ -11,7 +12,13 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { createErrorHandler, errorBody, type StatusForCode } from './errors.js';
+import {
+  createErrorHandler,
+  errorBody,
+  type HttpErrorCode,
+  httpErrorStatus,
+  type StatusForCode,
+} from './errors.js';
 import { tokenChecker } from './tokens.js';
 
 export interface HttpServerOptions {
@@ -160,6 +167,24 @@ export function originAllowed(
   }
 }
 
+/** What a request refused by Node's HTTP parser is answered (see `clientErrorHandler`). */
+export function clientErrorAnswer(nodeCode: string | undefined): {
+  status: number;
+  code: string;
+  message: string;
+} {
+  const answer = (code: HttpErrorCode, message: string) => ({
+    status: httpErrorStatus[code],
+    code,
+    message,
+  });
+  if (nodeCode === 'HPE_HEADER_OVERFLOW')
+    return answer('headers_too_large', 'the request headers are too large');
+  if (nodeCode === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return answer('request_timeout', 'the request took too long to arrive');
+  return answer('invalid_request', 'the request is malformed');
+}
+
 /**
  * A Fastify server with the parts every Runyard server shares: zod validation and
  * serialisation, Host checks and bearer auth on everything but the public paths (a `?token=`
@@ -190,6 +215,20 @@ export async function createHttpServer(options: HttpServerOptions) {
               : 'the URL is malformed',
           ),
         );
+    },
+    // Node's HTTP parser refuses some requests before any route or hook sees them (headers over
+    // 16 KiB, a malformed request line, a request timeout). Fastify's default answers those with
+    // its own `{error, message, statusCode}` body; answer in the one error shape instead.
+    clientErrorHandler: (error, socket) => {
+      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+      const answer = clientErrorAnswer((error as NodeJS.ErrnoException).code);
+      if (socket.writable) {
+        const body = JSON.stringify(errorBody(answer.code, answer.message));
+        socket.write(
+          `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(error);
     },
     logger:
       options.logger === undefined || options.logger === false
