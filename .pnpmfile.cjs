@@ -3,7 +3,7 @@
 //
 // Native dependencies without a reachable prebuilt binary (better-sqlite3 on a machine that
 // reaches only the npm registry) compile with node-gyp, and node-gyp downloads the Node headers
-// from nodejs.org unless it is told where they are. Node's own packages (nodesource's .deb, the
+// from the internet unless it is told where they are. Node's own packages (nodesource's .deb, the
 // official tarballs, nvm) install them under `<prefix>/include/node`, next to `<prefix>/bin/node`.
 // This hook points node-gyp there when the headers are present and match the running Node, so
 // the build works offline and with a new HOME (no header cache in ~/.cache/node-gyp needed).

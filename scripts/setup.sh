@@ -40,7 +40,7 @@ fi
 
 # node-gyp compiles against the headers Node's own package installed under <prefix>/include/node;
 # .pnpmfile.cjs points it there (also for a `pnpm install` run by hand). Without them node-gyp
-# downloads the headers from nodejs.org, which a machine reaching only the registries cannot.
+# downloads the headers from the internet, which a machine reaching only the registries cannot.
 headers=$(node -e "process.stdout.write(require('./.pnpmfile.cjs').installedNodeHeaders() ?? '')")
 if [ -n "$headers" ]; then
   log "native builds use the Node headers under $headers/include/node"
