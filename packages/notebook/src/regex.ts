@@ -1,0 +1,202 @@
+// Regular-expression replacement with a hard time bound. JavaScript's engine backtracks, so a
+// pattern like `(a+)+$` takes exponential time on `aaaa…!`, and no static check catches every
+// such pattern (`(a|a)*$` has no nested quantifier). The replacement therefore runs in a worker
+// thread; if it has not answered within the deadline the worker is terminated (V8 interrupts
+// a running regular expression) and the call fails with `regex_timeout`. The pattern is
+// compiled on the calling thread first, so syntax errors are typed without a worker.
+
+import { Worker } from 'node:worker_threads';
+import { NotebookError } from './errors.js';
+import { MAX_PATTERN_LENGTH, REGEX_TIMEOUT_MS } from './limits.js';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (m) => {
+  try {
+    const re = new RegExp(m.pattern, m.flags);
+    // Counting and replacing are two passes so '$1', '$&', '$<name>' expand exactly as
+    // String.prototype.replace expands them; both run inside the same deadline.
+    let count = 0;
+    for (const _ of m.text.matchAll(re)) count++;
+    const text = count === 0 ? m.text : m.text.replace(re, m.replacement);
+    parentPort.postMessage({ id: m.id, ok: true, text, count });
+  } catch (error) {
+    parentPort.postMessage({ id: m.id, ok: false, message: String(error && error.message) });
+  }
+});
+`;
+
+export interface RegexReplaceRequest {
+  text: string;
+  pattern: string;
+  /** Any of `i`, `m`, `s`, `u`, `v`; `g` is implied (every match is replaced). */
+  flags?: string;
+  replacement: string;
+  /** Insert `replacement` as is instead of expanding `$1`, `$&`, `$<name>`. */
+  literalReplacement?: boolean;
+  timeoutMs?: number;
+}
+
+const ALLOWED_FLAGS = /^[imsuv]*$/;
+
+/** Compiles the pattern here so a syntax error is typed without starting a worker. */
+export function compileRegex(pattern: string, flags = ''): RegExp {
+  if (pattern.length === 0 || pattern.length > MAX_PATTERN_LENGTH) {
+    throw new NotebookError(
+      'invalid_regex',
+      `a pattern must be 1 to ${MAX_PATTERN_LENGTH} characters long`,
+    );
+  }
+  if (!ALLOWED_FLAGS.test(flags) || new Set(flags).size !== flags.length) {
+    throw new NotebookError('invalid_regex', 'flags may only be i, m, s, u, v, each once');
+  }
+  try {
+    return new RegExp(pattern, `${flags}g`);
+  } catch (error) {
+    throw new NotebookError('invalid_regex', 'the pattern does not compile', {
+      cause: error,
+      details: { reason: error instanceof Error ? error.message : String(error) },
+    });
+  }
+}
+
+interface Pending {
+  id: number;
+  resolve: (value: { text: string; count: number }) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Slot {
+  worker: Worker;
+  /** The one request in flight on this worker (runs are serialised). */
+  pending: Pending | undefined;
+}
+
+/**
+ * Runs replacements one at a time in one reusable worker; a timed-out run terminates the
+ * worker and the next call starts a fresh one. The worker is unref'd: an idle runner never
+ * keeps a process alive.
+ */
+export class RegexRunner {
+  private slot: Slot | undefined;
+  private nextId = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private start(): Slot {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      resourceLimits: { maxOldGenerationSizeMb: 256 },
+    });
+    worker.unref();
+    const slot: Slot = { worker, pending: undefined };
+    const settle = (id: number | undefined, outcome: (entry: Pending) => void) => {
+      const entry = slot.pending;
+      if (!entry || (id !== undefined && entry.id !== id)) return;
+      slot.pending = undefined;
+      clearTimeout(entry.timer);
+      outcome(entry);
+    };
+    worker.on(
+      'message',
+      (m: { id: number; ok: boolean; text?: string; count?: number; message?: string }) =>
+        settle(m.id, (entry) => {
+          if (m.ok) entry.resolve({ text: m.text ?? '', count: m.count ?? 0 });
+          else
+            entry.reject(
+              new NotebookError('invalid_regex', 'the regular expression failed', {
+                details: { reason: m.message ?? 'unknown' },
+              }),
+            );
+        }),
+    );
+    const fail = (error: NotebookError) => {
+      if (this.slot === slot) this.slot = undefined;
+      settle(undefined, (entry) => entry.reject(error));
+    };
+    // A worker over its heap limit (a replacement that explodes the text) dies with an error.
+    worker.on('error', (error) =>
+      fail(
+        new NotebookError('regex_timeout', 'the regular expression ran out of resources', {
+          cause: error,
+        }),
+      ),
+    );
+    worker.on('exit', () =>
+      fail(new NotebookError('regex_timeout', 'the regular expression worker exited')),
+    );
+    this.slot = slot;
+    return slot;
+  }
+
+  replace(request: RegexReplaceRequest): Promise<{ text: string; count: number }> {
+    const flags = request.flags ?? '';
+    compileRegex(request.pattern, flags);
+    const run = () => this.runOne(request, `${flags}g`);
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private runOne(
+    request: RegexReplaceRequest,
+    flags: string,
+  ): Promise<{ text: string; count: number }> {
+    const slot = this.slot ?? this.start();
+    const id = this.nextId++;
+    const timeoutMs = request.timeoutMs ?? REGEX_TIMEOUT_MS;
+    const replacement =
+      request.literalReplacement === true
+        ? request.replacement.replace(/\$/g, '$$$$')
+        : request.replacement;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        slot.pending = undefined;
+        if (this.slot === slot) this.slot = undefined;
+        void slot.worker.terminate();
+        reject(
+          new NotebookError(
+            'regex_timeout',
+            `the regular expression did not finish within ${timeoutMs} ms (catastrophic backtracking?)`,
+            { details: { timeoutMs } },
+          ),
+        );
+      }, timeoutMs);
+      slot.pending = { id, resolve, reject, timer };
+      slot.worker.postMessage({
+        id,
+        text: request.text,
+        pattern: request.pattern,
+        flags,
+        replacement,
+      });
+    });
+  }
+
+  /** Terminates the worker (for tests and shutdown). */
+  async close(): Promise<void> {
+    const slot = this.slot;
+    this.slot = undefined;
+    if (slot) await slot.worker.terminate();
+  }
+}
+
+let shared: RegexRunner | undefined;
+
+/** The process-wide runner documents use unless given their own. */
+export function sharedRegexRunner(): RegexRunner {
+  shared ??= new RegexRunner();
+  return shared;
+}
+
+/** Literal (non-regex) replacement of every occurrence; `find` must not be empty. */
+export function replaceLiteral(
+  text: string,
+  find: string,
+  replacement: string,
+): { text: string; count: number } {
+  if (find.length === 0)
+    throw new NotebookError('notebook_invalid_request', 'find must not be empty');
+  const pieces = text.split(find);
+  return { text: pieces.join(replacement), count: pieces.length - 1 };
+}
