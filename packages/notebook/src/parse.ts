@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 import { NotebookError } from './errors.js';
 import { derivedCellId, isValidCellId } from './ids.js';
-import { DepthError, type MemberSpan, scanArray, scanObject, skipWs } from './json-scan.js';
+import {
+  DepthError,
+  type MemberSpan,
+  scanArray,
+  scanObject,
+  skipValue,
+  skipWs,
+} from './json-scan.js';
 import { MAX_CELLS, MAX_JSON_DEPTH, MAX_NOTEBOOK_BYTES } from './limits.js';
 import type { CellType } from './outputs.js';
 import { type JsonStyle, type Member, RawObject } from './raw-object.js';
@@ -211,7 +218,8 @@ export function parseNotebook(
   }
 
   const open = skipWs(text, bom);
-  const cellScans: { start: number; end: number; members: MemberSpan[] }[] = [];
+  // Cells are only delimited here; a cell's members are scanned when it is first edited.
+  const cellSpans: { start: number; end: number }[] = [];
   let top: { members: MemberSpan[]; end: number };
   try {
     top = scanObject(text, open, 1, MAX_JSON_DEPTH, (key, valueStart) => {
@@ -219,9 +227,9 @@ export function parseNotebook(
       return scanArray(text, valueStart, 2, MAX_JSON_DEPTH, (index, start) => {
         if (text[start] !== '{')
           throw invalid(`cells[${index}] must be an object`, `cells[${index}]`);
-        const cell = scanObject(text, start, 3, MAX_JSON_DEPTH);
-        cellScans.push({ start, end: cell.end, members: cell.members });
-        return cell.end;
+        const end = skipValue(text, start, 2, MAX_JSON_DEPTH);
+        cellSpans.push({ start, end });
+        return end;
       }).end;
     });
   } catch (error) {
@@ -232,7 +240,6 @@ export function parseNotebook(
   }
   const dupTop = duplicateKey(top.members);
   if (dupTop !== undefined) throw invalid(`duplicate key ${JSON.stringify(dupTop)}`, dupTop);
-  const scans = cellScans;
 
   const style = detectStyle(text, open, top.members[0]);
   const topMembers: Member[] = top.members.map((m) => ({
@@ -241,7 +248,7 @@ export function parseNotebook(
     raw: text.slice(m.value.start, m.value.end),
     value: m.key === 'cells' ? undefined : value[m.key],
   }));
-  const topObject = new RawObject(topMembers, text.slice(open, top.end));
+  const topObject = RawObject.fromMembers(topMembers, text.slice(open, top.end), 1);
 
   // Cells: shape first, then ids in two passes (valid unique ids are kept first, so a derived
   // id never takes one a later cell already has).
@@ -249,13 +256,9 @@ export function parseNotebook(
   const repairs: Repair[] = [];
   const taken = new Set<string>();
   const keep: boolean[] = [];
-  for (let index = 0; index < scans.length; index++) {
-    const scan = scans[index] as (typeof scans)[number];
+  for (let index = 0; index < cellSpans.length; index++) {
+    const span = cellSpans[index] as { start: number; end: number };
     const cellValue = cellsValue[index] as Record<string, unknown>;
-    const dup = duplicateKey(scan.members);
-    if (dup !== undefined) {
-      throw invalid(`duplicate key ${JSON.stringify(dup)} in cells[${index}]`, `cells[${index}]`);
-    }
     const shape = CellShape.safeParse(cellValue);
     if (!shape.success) {
       throw invalid(
@@ -263,19 +266,13 @@ export function parseNotebook(
         `cells[${index}]`,
       );
     }
-    const members: Member[] = scan.members.map((m) => ({
-      key: m.key,
-      keyRaw: m.keyRaw,
-      raw: text.slice(m.value.start, m.value.end),
-      value: cellValue[m.key],
-    }));
     const source = cellValue.source;
     const id = Object.hasOwn(cellValue, 'id') ? cellValue.id : undefined;
     const valid = isValidCellId(id) && !taken.has(id);
     if (valid) taken.add(id);
     keep.push(valid);
     cells.push({
-      obj: new RawObject(members, text.slice(scan.start, scan.end)),
+      obj: RawObject.fromText(text.slice(span.start, span.end), cellValue, 3),
       id: valid ? id : '',
       type: cellValue.cell_type as CellType,
       source: joinSource(source),

@@ -2,6 +2,8 @@
 // members are written back byte for byte; a changed member is rendered in the document's own
 // style (indent unit, line ending, key/value separator) at its own depth.
 
+import { type MemberSpan, scanObject } from './json-scan.js';
+
 /** How a document lays out JSON it has to write. */
 export interface JsonStyle {
   /** Indent unit (`' '` as Jupyter writes, `'  '`, `'    '`, `'\t'`); `undefined` = compact. */
@@ -40,32 +42,76 @@ function isSorted(members: readonly Member[]): boolean {
 }
 
 export class RawObject {
-  readonly members: Member[];
+  /** Members, materialised from `text` on the first change (most cells are never edited). */
+  private list: Member[] | undefined;
   /** Exact text of the whole object while no member changed since it was read/rendered. */
   private text: string | undefined;
+  /** The parsed value of `text` (own keys only are read). */
+  private readonly value: Record<string, unknown> | undefined;
+  /** Nesting level of the object in its document (for scanning `text` lazily). */
+  private readonly level: number;
 
-  constructor(members: Member[], text: string | undefined) {
-    this.members = members;
+  private constructor(
+    list: Member[] | undefined,
+    text: string | undefined,
+    value: Record<string, unknown> | undefined,
+    level: number,
+  ) {
+    this.list = list;
     this.text = text;
+    this.value = value;
+    this.level = level;
+  }
+
+  /** An object read from a file: its exact text and what `JSON.parse` made of it. */
+  static fromText(text: string, value: Record<string, unknown>, level: number): RawObject {
+    return new RawObject(undefined, text, value, level);
+  }
+
+  static fromMembers(members: Member[], text: string, level: number): RawObject {
+    return new RawObject(members, text, undefined, level);
   }
 
   static fromEntries(entries: readonly (readonly [string, unknown])[]): RawObject {
     return new RawObject(
       entries.map(([key, value]) => ({ key, keyRaw: JSON.stringify(key), raw: undefined, value })),
       undefined,
+      undefined,
+      0,
     );
   }
 
-  get unchanged(): boolean {
-    return this.text !== undefined;
+  get members(): Member[] {
+    if (this.list === undefined) {
+      const text = this.text as string;
+      const value = this.value as Record<string, unknown>;
+      const scanned = scanObject(text, 0, this.level, Number.POSITIVE_INFINITY).members;
+      // JSON.parse keeps the last of duplicate keys; so does every reader of the file.
+      const last = new Map<string, MemberSpan>();
+      for (const m of scanned) last.set(m.key, m);
+      this.list = [...last.values()]
+        .sort((a, b) => a.value.start - b.value.start)
+        .map((m) => ({
+          key: m.key,
+          keyRaw: m.keyRaw,
+          raw: text.slice(m.value.start, m.value.end),
+          value: value[m.key],
+        }));
+    }
+    return this.list;
   }
 
   has(key: string): boolean {
-    return this.members.some((m) => m.key === key);
+    if (this.list === undefined) return Object.hasOwn(this.value as object, key);
+    return this.list.some((m) => m.key === key);
   }
 
   get(key: string): unknown {
-    return this.members.find((m) => m.key === key)?.value;
+    if (this.list === undefined) {
+      const value = this.value as Record<string, unknown>;
+      return Object.hasOwn(value, key) ? value[key] : undefined;
+    }
+    return this.list.find((m) => m.key === key)?.value;
   }
 
   /**
@@ -73,22 +119,23 @@ export class RawObject {
    * it when the object's keys are sorted (as Jupyter and VS Code write them), else at the end.
    */
   set(key: string, value: unknown): void {
+    const members = this.members;
     this.text = undefined;
-    const existing = this.members.find((m) => m.key === key);
+    const existing = members.find((m) => m.key === key);
     if (existing) {
       existing.raw = undefined;
       existing.value = value;
       return;
     }
     const member: Member = { key, keyRaw: JSON.stringify(key), raw: undefined, value };
-    if (isSorted(this.members)) {
-      const at = this.members.findIndex((m) => m.key > key);
+    if (isSorted(members)) {
+      const at = members.findIndex((m) => m.key > key);
       if (at >= 0) {
-        this.members.splice(at, 0, member);
+        members.splice(at, 0, member);
         return;
       }
     }
-    this.members.push(member);
+    members.push(member);
   }
 
   /** Replaces a member's text with already-rendered JSON (a container the caller renders). */
@@ -102,17 +149,15 @@ export class RawObject {
   /** Renders the object whose members sit at nesting `level`; caches the result. */
   render(level: number, style: JsonStyle): string {
     if (this.text !== undefined) return this.text;
+    const members = this.members;
+    const item = (m: Member) =>
+      `${m.keyRaw}${style.colon}${m.raw ?? renderValue(m.value, level, style)}`;
     let text: string;
-    if (this.members.length === 0) text = '{}';
-    else if (style.indent === undefined) {
-      text = `{${this.members
-        .map((m) => `${m.keyRaw}${style.colon}${m.raw ?? renderValue(m.value, level, style)}`)
-        .join(',')}}`;
-    } else {
+    if (members.length === 0) text = '{}';
+    else if (style.indent === undefined) text = `{${members.map(item).join(',')}}`;
+    else {
       const pad = style.eol + style.indent.repeat(level);
-      text = `{${pad}${this.members
-        .map((m) => `${m.keyRaw}${style.colon}${m.raw ?? renderValue(m.value, level, style)}`)
-        .join(`,${pad}`)}${style.eol}${style.indent.repeat(level - 1)}}`;
+      text = `{${pad}${members.map(item).join(`,${pad}`)}${style.eol}${style.indent.repeat(level - 1)}}`;
     }
     this.text = text;
     return text;

@@ -69,8 +69,11 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  /** Resolves once the worker runs: the deadline covers the expression, not thread start-up. */
+  ready: Promise<void>;
   /** The one request in flight on this worker (runs are serialised). */
   pending: Pending | undefined;
+  dead: boolean;
 }
 
 /**
@@ -89,7 +92,11 @@ export class RegexRunner {
       resourceLimits: { maxOldGenerationSizeMb: 256 },
     });
     worker.unref();
-    const slot: Slot = { worker, pending: undefined };
+    const ready = new Promise<void>((resolve) => {
+      worker.once('online', () => resolve());
+      worker.once('exit', () => resolve());
+    });
+    const slot: Slot = { worker, ready, pending: undefined, dead: false };
     const settle = (id: number | undefined, outcome: (entry: Pending) => void) => {
       const entry = slot.pending;
       if (!entry || (id !== undefined && entry.id !== id)) return;
@@ -111,6 +118,7 @@ export class RegexRunner {
         }),
     );
     const fail = (error: NotebookError) => {
+      slot.dead = true;
       if (this.slot === slot) this.slot = undefined;
       settle(undefined, (entry) => entry.reject(error));
     };
@@ -138,11 +146,15 @@ export class RegexRunner {
     return result;
   }
 
-  private runOne(
+  private async runOne(
     request: RegexReplaceRequest,
     flags: string,
   ): Promise<{ text: string; count: number }> {
     const slot = this.slot ?? this.start();
+    await slot.ready;
+    if (slot.dead) {
+      throw new NotebookError('regex_timeout', 'the regular expression worker did not start');
+    }
     const id = this.nextId++;
     const timeoutMs = request.timeoutMs ?? REGEX_TIMEOUT_MS;
     const replacement =
