@@ -95,6 +95,8 @@ const NEW_NOTEBOOK_METADATA: Record<'python' | 'deno', Record<string, unknown>> 
   },
 };
 
+const CELLS_MARK = '\u0000cells\u0000';
+
 function shortId(id: unknown): string {
   const text = typeof id === 'string' ? id : String(id);
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
@@ -147,9 +149,11 @@ function copyJson(
 export class NotebookDocument {
   private state!: ParsedNotebook;
   private readonly byId = new Map<string, CellRecord>();
-  /** Whole text while nothing changed since it was produced (load, reload or serialize). */
-  private textCache: string | undefined;
-  private cellsChanged = false;
+  /** Bytes and hash while nothing changed since they were produced. */
+  private output: { bytes: Buffer; hash: string } | undefined;
+  /** True while the document holds exactly the bytes it was loaded from. */
+  private pristine = false;
+  private readonly encoded = new WeakMap<CellRecord, { text: string; bytes: Buffer }>();
   private current = 0;
   private saved = 0;
   private known = '';
@@ -195,8 +199,8 @@ export class NotebookDocument {
     this.byId.clear();
     for (const cell of parsed.cells) this.byId.set(cell.id, cell);
     this.repairsPending = parsed.repairs;
-    this.cellsChanged = parsed.repairs.some((r) => r.kind !== 'format_upgraded');
-    this.textCache = parsed.repairs.length === 0 ? parsed.text : undefined;
+    this.pristine = parsed.repairs.length === 0;
+    this.output = undefined;
     this.known = parsed.hash;
   }
 
@@ -354,8 +358,8 @@ export class NotebookDocument {
 
   private commit(bodies: NotebookEventBody[]): MutationResult {
     this.current += 1;
-    this.textCache = undefined;
-    this.cellsChanged = true;
+    this.output = undefined;
+    this.pristine = false;
     return {
       revision: this.current,
       events: bodies.map((b) => this.events.append(b, this.current)),
@@ -646,44 +650,79 @@ export class NotebookDocument {
 
   // ---------------------------------------------------------------- bytes
 
-  private render(): string {
-    if (this.textCache !== undefined) return this.textCache;
+  /** A cell's bytes, re-encoded only when its text changed (most saves change one cell). */
+  private cellBytes(cell: CellRecord): Buffer {
+    const text = cell.obj.render(3, this.state.style);
+    const cached = this.encoded.get(cell);
+    if (cached !== undefined && cached.text === text) return cached.bytes;
+    const bytes = Buffer.from(text, 'utf8');
+    this.encoded.set(cell, { text, bytes });
+    return bytes;
+  }
+
+  private render(): { bytes: Buffer; hash: string } {
+    if (this.output !== undefined) return this.output;
     const { state } = this;
-    const { style } = state;
-    if (this.cellsChanged) {
-      const cells = state.cells;
-      let raw: string;
-      if (cells.length === 0) raw = '[]';
-      else if (style.indent === undefined)
-        raw = `[${cells.map((c) => c.obj.render(3, style)).join(',')}]`;
-      else {
-        const pad = style.eol + style.indent.repeat(2);
-        raw = `[${pad}${cells.map((c) => c.obj.render(3, style)).join(`,${pad}`)}${style.eol}${style.indent}]`;
-      }
-      state.top.setRaw('cells', raw);
-      this.cellsChanged = false;
+    if (this.pristine) {
+      this.output = { bytes: Buffer.from(state.text, 'utf8'), hash: state.hash };
+      return this.output;
     }
-    this.textCache = state.prefix + state.top.render(1, style) + state.suffix;
-    return this.textCache;
+    const { style } = state;
+    // The top-level object is rendered with a marker where the cells go (a NUL cannot occur
+    // in JSON text), then the cells' cached bytes are concatenated in: no 10 MB string is
+    // rebuilt or re-encoded because one cell changed.
+    state.top.setRaw('cells', CELLS_MARK);
+    const topText = state.prefix + state.top.render(1, style) + state.suffix;
+    const at = topText.indexOf(CELLS_MARK);
+    const pieces: Buffer[] = [Buffer.from(topText.slice(0, at), 'utf8')];
+    const cells = state.cells;
+    if (cells.length === 0) pieces.push(Buffer.from('[]'));
+    else {
+      const pad = style.indent === undefined ? '' : style.eol + style.indent.repeat(2);
+      const separator = Buffer.from(`,${pad}`, 'utf8');
+      pieces.push(Buffer.from(`[${pad}`, 'utf8'));
+      cells.forEach((cell, i) => {
+        if (i > 0) pieces.push(separator);
+        pieces.push(this.cellBytes(cell));
+      });
+      pieces.push(
+        Buffer.from(style.indent === undefined ? ']' : `${style.eol}${style.indent}]`, 'utf8'),
+      );
+    }
+    pieces.push(Buffer.from(topText.slice(at + CELLS_MARK.length), 'utf8'));
+    let size = 0;
+    for (const piece of pieces) size += piece.byteLength;
+    if (size > this.maxBytes) {
+      throw new NotebookError(
+        'notebook_too_large',
+        `the notebook would be ${size} bytes; the limit is ${this.maxBytes}`,
+        { details: { size, limit: this.maxBytes } },
+      );
+    }
+    const bytes = Buffer.concat(pieces, size);
+    this.output = { bytes, hash: sha256Hex(bytes) };
+    return this.output;
   }
 
   /**
    * The document as `.ipynb` bytes. Unchanged since load → exactly the bytes loaded. Otherwise
    * untouched cells and members keep their bytes, changed ones are written in the file's own
    * layout, pending repairs are applied (ids, nbformat 4.5). Throws `notebook_too_large` past
-   * the limit.
+   * the limit. `text` is decoded from the bytes on first access.
    */
   serialize(): SerializedNotebook {
-    const text = this.render();
-    const bytes = Buffer.from(text, 'utf8');
-    if (bytes.byteLength > this.maxBytes) {
-      throw new NotebookError(
-        'notebook_too_large',
-        `the notebook would be ${bytes.byteLength} bytes; the limit is ${this.maxBytes}`,
-        { details: { size: bytes.byteLength, limit: this.maxBytes } },
-      );
-    }
-    return { text, bytes, hash: sha256Hex(bytes), revision: this.current };
+    const { bytes, hash } = this.render();
+    const revision = this.current;
+    let text: string | undefined;
+    return {
+      get text() {
+        text ??= bytes.toString('utf8');
+        return text;
+      },
+      bytes,
+      hash,
+      revision,
+    };
   }
 
   /** Records that `serialize()`'s bytes (its `hash` and `revision`) are now on disk. */
