@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NotebookDocument } from './document.js';
 import { isNotebookError, type NotebookErrorCode } from './errors.js';
@@ -417,5 +419,29 @@ describe('on-disk changes', () => {
     const saved = doc.serialize();
     doc.markSaved(saved);
     expect(doc.checkDisk(saved.bytes)).toEqual({ action: 'unchanged' });
+  });
+});
+
+describe('the regex worker and the process lifetime', () => {
+  it('keeps a process alive while a replacement runs and lets it exit when idle', () => {
+    // A top-level await on a replacement: if the worker were unref'd while busy the process
+    // would exit early (code 13); if it were ref'd while idle it would never exit.
+    const script = `
+      import { NotebookDocument } from './src/index.ts';
+      const doc = NotebookDocument.create();
+      const { cellId } = doc.insertCell({ cellType: 'code', source: 'aaa' });
+      const r = await doc.replaceInCell({ cellId, find: 'a+', replace: 'b', regex: true });
+      const t = await doc.replaceInCell({ cellId, find: '(b+)+$', replace: 'x', regex: true, flags: 'i' });
+      console.log(JSON.stringify([r.count, t.count, doc.getCell(cellId).source]));
+    `;
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        cwd: join(import.meta.dirname, '..'),
+        timeout: 120_000,
+      },
+    );
+    expect(JSON.parse(out.toString())).toEqual([1, 1, 'x']);
   });
 });

@@ -9,9 +9,10 @@ import { Worker } from 'node:worker_threads';
 import { NotebookError } from './errors.js';
 import { MAX_PATTERN_LENGTH, REGEX_TIMEOUT_MS } from './limits.js';
 
+// A dynamic import works whether Node evaluates this as CommonJS or as ESM (it picks ESM when
+// the nearest package.json says "type": "module", which is the case for this package's dist).
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-parentPort.on('message', (m) => {
+import('node:worker_threads').then(({ parentPort }) => parentPort.on('message', (m) => {
   try {
     const re = new RegExp(m.pattern, m.flags);
     // Counting and replacing are two passes so '$1', '$&', '$<name>' expand exactly as
@@ -23,7 +24,7 @@ parentPort.on('message', (m) => {
   } catch (error) {
     parentPort.postMessage({ id: m.id, ok: false, message: String(error && error.message) });
   }
-});
+}));
 `;
 
 export interface RegexReplaceRequest {
@@ -91,7 +92,6 @@ export class RegexRunner {
       eval: true,
       resourceLimits: { maxOldGenerationSizeMb: 256 },
     });
-    worker.unref();
     const ready = new Promise<void>((resolve) => {
       worker.once('online', () => resolve());
       worker.once('exit', () => resolve());
@@ -102,6 +102,7 @@ export class RegexRunner {
       if (!entry || (id !== undefined && entry.id !== id)) return;
       slot.pending = undefined;
       clearTimeout(entry.timer);
+      worker.unref();
       outcome(entry);
     };
     worker.on(
@@ -125,7 +126,7 @@ export class RegexRunner {
     // A worker over its heap limit (a replacement that explodes the text) dies with an error.
     worker.on('error', (error) =>
       fail(
-        new NotebookError('regex_timeout', 'the regular expression ran out of resources', {
+        new NotebookError('regex_timeout', 'the regular expression worker failed', {
           cause: error,
         }),
       ),
@@ -133,6 +134,9 @@ export class RegexRunner {
     worker.on('exit', () =>
       fail(new NotebookError('regex_timeout', 'the regular expression worker exited')),
     );
+    // Idle, the worker must not keep the process alive; while a request is in flight it must
+    // (runOne refs it, settling unrefs it). Unref'd after the listeners are attached, which ref.
+    worker.unref();
     this.slot = slot;
     return slot;
   }
@@ -151,6 +155,7 @@ export class RegexRunner {
     flags: string,
   ): Promise<{ text: string; count: number }> {
     const slot = this.slot ?? this.start();
+    slot.worker.ref();
     await slot.ready;
     if (slot.dead) {
       throw new NotebookError('regex_timeout', 'the regular expression worker did not start');
