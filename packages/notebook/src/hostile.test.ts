@@ -213,6 +213,17 @@ describe('large inputs', () => {
     );
     expect(isNotebookError(error, 'cell_source_too_large')).toBe(true);
     expect(doc.getCell('a').source).toHaveLength(1_000_000);
+    // 1M matches × 1000 characters: refused before a 1 GB string is built, literal or regex.
+    for (const regex of [false, true]) {
+      const huge = await doc
+        .replaceInCell({ cellId: 'a', find: 'x', replace: 'y'.repeat(1000), regex })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(isNotebookError(huge, 'cell_source_too_large'), String(huge)).toBe(true);
+    }
+    expect(doc.revision).toBe(0);
   });
 
   it('handles 100k cells; refuses more', () => {

@@ -7,7 +7,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { NotebookError } from './errors.js';
-import { MAX_PATTERN_LENGTH, REGEX_TIMEOUT_MS } from './limits.js';
+import { MAX_CELL_SOURCE_BYTES, MAX_PATTERN_LENGTH, REGEX_TIMEOUT_MS } from './limits.js';
 
 // A dynamic import works whether Node evaluates this as CommonJS or as ESM (it picks ESM when
 // the nearest package.json says "type": "module", which is the case for this package's dist).
@@ -20,9 +20,12 @@ import('node:worker_threads').then(({ parentPort }) => parentPort.on('message', 
     let count = 0;
     for (const _ of m.text.matchAll(re)) count++;
     const text = count === 0 ? m.text : m.text.replace(re, m.replacement);
-    parentPort.postMessage({ id: m.id, ok: true, text, count });
+    if (text.length > m.maxChars) parentPort.postMessage({ id: m.id, ok: false, tooLarge: text.length });
+    else parentPort.postMessage({ id: m.id, ok: true, text, count });
   } catch (error) {
-    parentPort.postMessage({ id: m.id, ok: false, message: String(error && error.message) });
+    // A result past V8's string limit ("Invalid string length") is a too-large result.
+    if (error instanceof RangeError) parentPort.postMessage({ id: m.id, ok: false, tooLarge: -1 });
+    else parentPort.postMessage({ id: m.id, ok: false, message: String(error && error.message) });
   }
 }));
 `;
@@ -107,9 +110,17 @@ export class RegexRunner {
     };
     worker.on(
       'message',
-      (m: { id: number; ok: boolean; text?: string; count?: number; message?: string }) =>
+      (m: {
+        id: number;
+        ok: boolean;
+        text?: string;
+        count?: number;
+        message?: string;
+        tooLarge?: number;
+      }) =>
         settle(m.id, (entry) => {
           if (m.ok) entry.resolve({ text: m.text ?? '', count: m.count ?? 0 });
+          else if (m.tooLarge !== undefined) entry.reject(resultTooLarge());
           else
             entry.reject(
               new NotebookError('invalid_regex', 'the regular expression failed', {
@@ -186,6 +197,7 @@ export class RegexRunner {
         pattern: request.pattern,
         flags,
         replacement,
+        maxChars: MAX_CELL_SOURCE_BYTES,
       });
     });
   }
@@ -207,6 +219,14 @@ export function sharedRegexRunner(): RegexRunner {
 }
 
 /** Literal (non-regex) replacement of every occurrence; `find` must not be empty. */
+function resultTooLarge(): NotebookError {
+  return new NotebookError(
+    'cell_source_too_large',
+    `the replaced source would be over the ${MAX_CELL_SOURCE_BYTES}-byte limit`,
+    { details: { limit: MAX_CELL_SOURCE_BYTES } },
+  );
+}
+
 export function replaceLiteral(
   text: string,
   find: string,
@@ -215,5 +235,10 @@ export function replaceLiteral(
   if (find.length === 0)
     throw new NotebookError('notebook_invalid_request', 'find must not be empty');
   const pieces = text.split(find);
-  return { text: pieces.join(replacement), count: pieces.length - 1 };
+  const count = pieces.length - 1;
+  // Checked before joining: 1M matches × a 1000-character replacement must not build 1 GB.
+  if (text.length + count * (replacement.length - find.length) > MAX_CELL_SOURCE_BYTES) {
+    throw resultTooLarge();
+  }
+  return { text: pieces.join(replacement), count };
 }
