@@ -136,7 +136,16 @@ function copyJson(
   if (jsonDepthExceeds(value, MAX_JSON_DEPTH)) {
     throw new NotebookError(code, `${what} nest deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  const text = JSON.stringify(value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    // A BigInt, or a toJSON that throws.
+    throw new NotebookError('notebook_invalid_request', `${what} are not JSON`, { cause: error });
+  }
+  if (text === undefined) {
+    throw new NotebookError('notebook_invalid_request', `${what} are not JSON`);
+  }
   const bytes = Buffer.byteLength(text);
   if (bytes > limit) {
     throw new NotebookError(code, `${what} are ${bytes} bytes; the limit is ${limit}`, {
@@ -153,6 +162,8 @@ export class NotebookDocument {
   private output: { bytes: Buffer; hash: string } | undefined;
   /** True while the document holds exactly the bytes it was loaded from. */
   private pristine = false;
+  /** Notebook-level metadata; its untouched members keep their bytes when one key changes. */
+  private notebookMetadata!: RawObject;
   private readonly encoded = new WeakMap<CellRecord, { text: string; bytes: Buffer }>();
   private current = 0;
   private saved = 0;
@@ -196,6 +207,12 @@ export class NotebookDocument {
 
   private adopt(parsed: ParsedNotebook): void {
     this.state = parsed;
+    const metadata = parsed.top.members.find((m) => m.key === 'metadata');
+    this.notebookMetadata = RawObject.fromText(
+      metadata?.raw ?? '{}',
+      (parsed.top.get('metadata') ?? {}) as Record<string, unknown>,
+      2,
+    );
     this.byId.clear();
     for (const cell of parsed.cells) this.byId.set(cell.id, cell);
     this.repairsPending = parsed.repairs;
@@ -244,7 +261,7 @@ export class NotebookDocument {
 
   /** The notebook-level metadata as read (do not mutate). */
   get metadata(): Readonly<Record<string, unknown>> {
-    return this.state.top.get('metadata') as Record<string, unknown>;
+    return this.notebookMetadata.toValue();
   }
 
   /** The layout regenerated JSON uses (detected from the file). */
@@ -646,6 +663,34 @@ export class NotebookDocument {
         cell: this.summary(cell, this.indexOf(cell)),
       },
     ]);
+  }
+
+  /**
+   * Sets (or with `value: undefined`, removes) one key of the notebook-level metadata — e.g.
+   * inline dependencies or a trust signature. Every other metadata key keeps its bytes.
+   */
+  setNotebookMetadata(request: Revisioned & { key: string; value: unknown }): MutationResult {
+    this.checkBase(request.baseRevision);
+    if (typeof request.key !== 'string' || request.key.length === 0 || request.key.length > 256) {
+      throw new NotebookError(
+        'notebook_invalid_request',
+        'key must be a string of 1 to 256 characters',
+      );
+    }
+    const { key } = request;
+    if (request.value === undefined) {
+      if (!this.notebookMetadata.delete(key)) return { revision: this.current, events: [] };
+    } else {
+      const { copy } = copyJson(
+        request.value,
+        MAX_CELL_SOURCE_BYTES,
+        'notebook metadata',
+        'notebook_invalid_request',
+      );
+      this.notebookMetadata.set(key, copy);
+    }
+    this.state.top.setRaw('metadata', this.notebookMetadata.render(2, this.state.style));
+    return this.commit([{ type: 'notebook_metadata_changed', key }]);
   }
 
   // ---------------------------------------------------------------- bytes

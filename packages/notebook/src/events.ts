@@ -16,6 +16,7 @@ export type NotebookEventBody =
   | { type: 'cell_moved'; cellId: string; from: number; to: number }
   | { type: 'outputs_cleared'; cellIds: string[] }
   | { type: 'saved'; hash: string; savedRevision: number }
+  | { type: 'notebook_metadata_changed'; key: string }
   | { type: 'reloaded'; hash: string; cellCount: number };
 
 /** One change, numbered per document; `revision` is the document's revision after it. */

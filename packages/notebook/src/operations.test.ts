@@ -445,3 +445,44 @@ describe('the regex worker and the process lifetime', () => {
     expect(JSON.parse(out.toString())).toEqual([1, 1, 'x']);
   });
 });
+
+describe('notebook metadata', () => {
+  it('sets and removes one key; every other metadata byte stays', () => {
+    const original = fixture('jupyter.ipynb').toString('utf8');
+    const doc = NotebookDocument.load(original);
+    const r = doc.setNotebookMetadata({
+      key: 'uv',
+      value: { dependencies: ['pandas>=2'] },
+      baseRevision: 0,
+    });
+    expect(r.events[0]).toMatchObject({ type: 'notebook_metadata_changed', key: 'uv', seq: 1 });
+    const saved = doc.serialize().text;
+    expect(saved).toContain('"base_numbering": 1.0');
+    expect(saved.slice(0, original.indexOf(' "metadata": {\n  "kernelspec"'))).toBe(
+      original.slice(0, original.indexOf(' "metadata": {\n  "kernelspec"')),
+    );
+    expect(saved).toContain(
+      '  },\n  "uv": {\n   "dependencies": [\n    "pandas>=2"\n   ]\n  }\n },\n "nbformat": 4',
+    );
+    expect(doc.metadata).toHaveProperty(['uv', 'dependencies'], ['pandas>=2']);
+    expect(doc.setNotebookMetadata({ key: 'nope', value: undefined }).events).toEqual([]);
+    doc.setNotebookMetadata({ key: 'uv', value: undefined });
+    expect(doc.serialize().text).toBe(original);
+    expectCode(() => doc.setNotebookMetadata({ key: '', value: 1 }), 'notebook_invalid_request');
+    expectCode(() => doc.setNotebookMetadata({ key: 'x', value: 10n }), 'notebook_invalid_request');
+    expectCode(
+      () => doc.setNotebookMetadata({ key: 'x', value: () => 1 }),
+      'notebook_invalid_request',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expectCode(
+      () => doc.setNotebookMetadata({ key: 'x', value: cyclic }),
+      'notebook_invalid_request',
+    );
+    expectCode(
+      () => doc.setExecution({ cellId: 'c0ffee01', outputs: 10n }),
+      'notebook_invalid_request',
+    );
+  });
+});

@@ -138,6 +138,22 @@ export class RawObject {
     members.push(member);
   }
 
+  /** Removes a member; returns whether there was one. */
+  delete(key: string): boolean {
+    const members = this.members;
+    const at = members.findIndex((m) => m.key === key);
+    if (at < 0) return false;
+    this.text = undefined;
+    members.splice(at, 1);
+    return true;
+  }
+
+  /** The object's current value (own keys only; `__proto__` stays a plain key). */
+  toValue(): Record<string, unknown> {
+    if (this.list === undefined) return this.value as Record<string, unknown>;
+    return Object.fromEntries(this.list.map((m) => [m.key, m.value]));
+  }
+
   /** Replaces a member's text with already-rendered JSON (a container the caller renders). */
   setRaw(key: string, raw: string): void {
     const existing = this.members.find((m) => m.key === key);
