@@ -389,6 +389,12 @@ export class NotebookDocument {
     moving?: CellRecord,
   ): number {
     if (position === undefined) return count;
+    if (typeof position !== 'object' || position === null) {
+      throw new NotebookError(
+        'notebook_invalid_request',
+        'position must be {index}, {afterCellId} or {beforeCellId}',
+      );
+    }
     if ('index' in position) {
       const index = position.index;
       if (!Number.isInteger(index) || index < 0 || index > count) {
@@ -459,7 +465,7 @@ export class NotebookDocument {
       );
     }
     const index = this.resolvePosition(request.position, cells.length);
-    const id = request.id ?? randomCellId(new Set(this.byId.keys()));
+    const id = request.id ?? randomCellId(this.byId);
     const form: SourceForm = this.state.defaultSourceForm;
     const entries: [string, unknown][] =
       type === 'code'

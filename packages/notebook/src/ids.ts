@@ -27,7 +27,7 @@ export function derivedCellId(
 }
 
 /** A fresh id for a new cell, in Jupyter's form (8 hex digits of a random UUID). */
-export function randomCellId(taken: ReadonlySet<string>): string {
+export function randomCellId(taken: { has(id: string): boolean }): string {
   for (;;) {
     const candidate = randomUUID().replace(/-/g, '').slice(0, 8);
     if (!taken.has(candidate)) return candidate;
