@@ -20,6 +20,8 @@ missing=()
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jupyter_client' 2>/dev/null || missing+=(python3-jupyter-client)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# nbformat's own validator checks the notebooks @runyard/notebook saves (its tests).
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import nbformat' 2>/dev/null || missing+=(python3-nbformat)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v curl >/dev/null 2>&1 || missing+=(curl)

@@ -18,6 +18,7 @@ import {
 } from '@runyard/env-detection';
 import type * as Http from '@runyard/http';
 import type * as Kernels from '@runyard/kernels';
+import { NotebookDocument } from '@runyard/notebook';
 import type * as Registry from '@runyard/runtime-registry';
 import type * as RegistryServer from '@runyard/runtime-registry/server';
 import type * as Sandbox from '@runyard/sandbox';
@@ -106,7 +107,18 @@ try {
   const validated = validateBundle({ ...bundle, metadata: { ...bundle.metadata, digest } });
   assert.equal(validated.metadata.digest, digest);
 
-  console.log('consumer check: env detection, trust quick start and bundle digest all work');
+  // 4. A notebook document: edit by id, a regular expression run in its worker (from the built
+  // ESM output), save, load again.
+  const doc = NotebookDocument.create();
+  const { cellId } = doc.insertCell({ cellType: 'code', source: 'print(1)' });
+  const replaced = await doc.replaceInCell({ cellId, find: '\\d', replace: '2', regex: true });
+  assert.equal(replaced.count, 1);
+  const saved = doc.serialize();
+  assert.equal(NotebookDocument.load(saved.bytes).getCell(cellId).source, 'print(2)');
+
+  console.log(
+    'consumer check: env detection, trust quick start, bundle digest and notebook documents all work',
+  );
 } finally {
   await rm(root, { recursive: true, force: true });
 }

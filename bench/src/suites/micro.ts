@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalBundleJson, computeBundleDigest, sealBundle } from '@runyard/config-bundles';
 import { detectRuntime, nodeFs, resolveEnvironment } from '@runyard/env-detection';
+import { NotebookDocument } from '@runyard/notebook';
 import {
   evaluateTrust,
   signNotebookDependencies,
@@ -121,8 +122,68 @@ export const microSuite: Suite = {
     check(verifyNotebookDependencies(signedSmall, key) === 'valid', 'small signature invalid');
     check(verifyNotebookDependencies(signed50, key) === 'valid', '50-dep signature invalid');
 
+    // Notebook documents (@runyard/notebook): a 1000-cell notebook, and one with 10 MB of outputs.
+    const thousand = NotebookDocument.create();
+    for (let i = 0; i < 1000; i++) {
+      thousand.insertCell({
+        cellType: 'code',
+        id: `cell-${i}`,
+        source: `x${i} = ${i}\nprint(x${i})`,
+      });
+    }
+    const reloaded = NotebookDocument.load(thousand.serialize().bytes);
+    check(reloaded.cellCount === 1000, 'the notebook does not have 1000 cells');
+    const heavy = NotebookDocument.create();
+    const line = `${'0123456789'.repeat(10)}\n`;
+    for (let i = 0; i < 100; i++) {
+      const { cellId } = heavy.insertCell({ cellType: 'code', source: `print(${i})` });
+      heavy.setExecution({
+        cellId,
+        executionCount: i + 1,
+        outputs: [{ output_type: 'stream', name: 'stdout', text: line.repeat(1000) }],
+      });
+    }
+    const heavyIds = heavy.cellIds();
+    const heavyBytes = heavy.serialize().bytes.byteLength;
+    check(heavyBytes > 10_000_000, `the outputs notebook is ${heavyBytes} bytes, not > 10 MB`);
+    let flip = 0;
+    const saveAfterRun = () => {
+      flip++;
+      heavy.setExecution({
+        cellId: heavyIds[0] as string,
+        executionCount: flip,
+        outputs: [{ output_type: 'stream', name: 'stdout', text: line.repeat(1000 + (flip % 2)) }],
+      });
+      return heavy.serialize();
+    };
+    const saveEverything = () => {
+      flip++;
+      for (const cellId of heavyIds) heavy.setSource({ cellId, source: `print(${flip})` });
+      return heavy.serialize();
+    };
+
     try {
       const figures = await runCases(ctx, [
+        {
+          name: 'get_cell on a 1000-cell notebook',
+          unit: 'µs',
+          fn: () => reloaded.getCell('cell-500'),
+          target: { of: 'median', op: '<=', value: 1000 },
+          note: '@runyard/notebook NotebookDocument.getCell by id (index lookup included), loaded from bytes',
+        },
+        {
+          name: 'serialize a notebook with 10 MB of outputs, after a run',
+          unit: 'ms',
+          fn: saveAfterRun,
+          target: { of: 'median', op: '<=', value: 50 },
+          note: `100 code cells × 100 KB stream output (${(heavyBytes / 1e6).toFixed(1)} MB file); one cell's outputs replaced, then serialize: text, UTF-8 bytes, sha256`,
+        },
+        {
+          name: 'serialize a notebook with 10 MB of outputs, every cell re-rendered',
+          unit: 'ms',
+          fn: saveEverything,
+          note: 'informational worst case: all 100 cells edited, so every cell and its outputs are re-rendered as JSON before the bytes and sha256',
+        },
         {
           name: 'detectRuntime + resolveEnvironment, 20 dirs deep',
           unit: 'ms',

@@ -1,0 +1,3 @@
+import { defineRunyardBuild } from '../../tsup.shared.ts';
+
+export default defineRunyardBuild({ index: 'src/index.ts' });

@@ -1,0 +1,3 @@
+import { defineRunyardConfig } from '../../vitest.shared.ts';
+
+export default defineRunyardConfig();
