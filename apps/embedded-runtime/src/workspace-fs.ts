@@ -26,7 +26,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { isAbsolute, relative as relativePath, sep } from 'node:path';
-import type { EnvFs } from '@runyard/env-detection';
+import { type EnvFs, readHandleUpTo } from '@runyard/env-detection';
 import { RuntimeError } from '@runyard/runtime-registry';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } =
@@ -212,22 +212,9 @@ export class WorkspaceFs {
     const { handle, size } = opened;
     try {
       if (size > options.maxBytes) throw tooLarge(size);
-      const limit = options.maxBytes + 1;
-      let buffer = Buffer.allocUnsafe(Math.min(limit, size + 1));
-      let filled = 0;
-      for (;;) {
-        if (filled === buffer.length) {
-          if (buffer.length >= limit) break;
-          const grown = Buffer.allocUnsafe(Math.min(limit, buffer.length * 2));
-          buffer.copy(grown, 0, 0, filled);
-          buffer = grown;
-        }
-        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      if (filled > options.maxBytes) throw tooLarge(filled);
-      return buffer.subarray(0, filled);
+      const bytes = await readHandleUpTo(handle, options.maxBytes + 1, size + 1);
+      if (bytes.length > options.maxBytes) throw tooLarge(bytes.length);
+      return bytes;
     } finally {
       await handle.close();
     }
