@@ -220,16 +220,25 @@ export class WorkspaceFs {
     }
   }
 
-  /** What is at `path` without following any symlink, `null` when nothing usable is there. */
-  async stat(path: string): Promise<{ kind: WorkspaceFileKind; size: number } | null> {
+  /**
+   * The opened directory `path` names its entry in, and that entry's name; `null` when the
+   * directory cannot be opened (absent, or not a directory reached without symlinks).
+   */
+  private async openParent(path: string): Promise<{ dir: FileHandle; name: string } | null> {
     const parts = pathComponents(path);
     const name = parts.pop() as string;
-    let dir: FileHandle;
     try {
-      dir = await this.openDir(parts);
+      return { dir: await this.openDir(parts), name };
     } catch {
       return null;
     }
+  }
+
+  /** What is at `path` without following any symlink, `null` when nothing usable is there. */
+  async stat(path: string): Promise<{ kind: WorkspaceFileKind; size: number } | null> {
+    const parent = await this.openParent(path);
+    if (!parent) return null;
+    const { dir, name } = parent;
     try {
       const info = await lstat(procPath(dir, name));
       return {
@@ -300,14 +309,9 @@ export class WorkspaceFs {
    * `writeFileAtomic` makes for this file and no other). Returns how many were removed.
    */
   async removeStaleTemps(path: string): Promise<number> {
-    const parts = pathComponents(path);
-    const name = parts.pop() as string;
-    let dir: FileHandle;
-    try {
-      dir = await this.openDir(parts);
-    } catch {
-      return 0;
-    }
+    const parent = await this.openParent(path);
+    if (!parent) return 0;
+    const { dir, name } = parent;
     let removed = 0;
     try {
       const prefix = tempName(name).replace(/\.[0-9a-f]{8}\.tmp$/, '');
