@@ -261,6 +261,27 @@ function skillsInstall(): Scenario {
   };
 }
 
+/** A sealed bundle for workspace `ws-1` with one `echo` profile that echoes `echoed`. */
+export function echoBundle(id: string, echoed: string) {
+  return sealBundle({
+    metadata: {
+      id,
+      revision: 1,
+      workspaceId: 'ws-1',
+      createdAt: '2025-01-02T03:04:05Z',
+      provenance: { source: 'reliability' },
+    },
+    profiles: [
+      {
+        selector: { kind: 'named', value: 'echo' },
+        worker: { kind: 'command', argv: ['echo', echoed] },
+        grants: [],
+      },
+    ],
+    declarations: [],
+  } as unknown as Parameters<typeof sealBundle>[0]);
+}
+
 /** Config bundles stored one after another. */
 function bundleStore(): Scenario {
   const acked: { id: string; digest: string }[] = [];
@@ -268,23 +289,7 @@ function bundleStore(): Scenario {
     name: 'config bundle store',
     async drive(server, r) {
       for (let k = 0; ; k++) {
-        const bundle = sealBundle({
-          metadata: {
-            id: `ws-1.r${r}k${k}`,
-            revision: 1,
-            workspaceId: 'ws-1',
-            createdAt: '2025-01-02T03:04:05Z',
-            provenance: { source: 'reliability' },
-          },
-          profiles: [
-            {
-              selector: { kind: 'named', value: 'echo' },
-              worker: { kind: 'command', argv: ['echo', `${r}-${k}`] },
-              grants: [],
-            },
-          ],
-          declarations: [],
-        } as unknown as Parameters<typeof sealBundle>[0]);
+        const bundle = echoBundle(`ws-1.r${r}k${k}`, `${r}-${k}`);
         const res = await api<{ state?: string }>(
           server,
           'POST',

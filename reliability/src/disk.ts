@@ -13,8 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sealBundle } from '@runyard/config-bundles';
-import { integrityOk } from './crash.js';
+import { echoBundle, integrityOk } from './crash.js';
 import { api, apiOk } from './http.js';
 import { type PartResult, type Row, row } from './report.js';
 import type { Context } from './run.js';
@@ -54,23 +53,7 @@ function fill(file: string): void {
 }
 
 function bundle(k: number) {
-  return sealBundle({
-    metadata: {
-      id: `ws-1.disk${k}`,
-      revision: 1,
-      workspaceId: 'ws-1',
-      createdAt: '2025-01-02T03:04:05Z',
-      provenance: { source: 'reliability' },
-    },
-    profiles: [
-      {
-        selector: { kind: 'named', value: 'echo' },
-        worker: { kind: 'command', argv: ['echo', String(k)] },
-        grants: [],
-      },
-    ],
-    declarations: [],
-  } as unknown as Parameters<typeof sealBundle>[0]);
+  return echoBundle(`ws-1.disk${k}`, String(k));
 }
 
 async function diskFull(

@@ -26,7 +26,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { isAbsolute, relative as relativePath, sep } from 'node:path';
-import type { EnvFs } from '@runyard/env-detection';
+import { type EnvFs, readHandleUpTo } from '@runyard/env-detection';
 import { RuntimeError } from '@runyard/runtime-registry';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } =
@@ -212,37 +212,33 @@ export class WorkspaceFs {
     const { handle, size } = opened;
     try {
       if (size > options.maxBytes) throw tooLarge(size);
-      const limit = options.maxBytes + 1;
-      let buffer = Buffer.allocUnsafe(Math.min(limit, size + 1));
-      let filled = 0;
-      for (;;) {
-        if (filled === buffer.length) {
-          if (buffer.length >= limit) break;
-          const grown = Buffer.allocUnsafe(Math.min(limit, buffer.length * 2));
-          buffer.copy(grown, 0, 0, filled);
-          buffer = grown;
-        }
-        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      if (filled > options.maxBytes) throw tooLarge(filled);
-      return buffer.subarray(0, filled);
+      const bytes = await readHandleUpTo(handle, options.maxBytes + 1, size + 1);
+      if (bytes.length > options.maxBytes) throw tooLarge(bytes.length);
+      return bytes;
     } finally {
       await handle.close();
     }
   }
 
-  /** What is at `path` without following any symlink, `null` when nothing usable is there. */
-  async stat(path: string): Promise<{ kind: WorkspaceFileKind; size: number } | null> {
+  /**
+   * The opened directory `path` names its entry in, and that entry's name; `null` when the
+   * directory cannot be opened (absent, or not a directory reached without symlinks).
+   */
+  private async openParent(path: string): Promise<{ dir: FileHandle; name: string } | null> {
     const parts = pathComponents(path);
     const name = parts.pop() as string;
-    let dir: FileHandle;
     try {
-      dir = await this.openDir(parts);
+      return { dir: await this.openDir(parts), name };
     } catch {
       return null;
     }
+  }
+
+  /** What is at `path` without following any symlink, `null` when nothing usable is there. */
+  async stat(path: string): Promise<{ kind: WorkspaceFileKind; size: number } | null> {
+    const parent = await this.openParent(path);
+    if (!parent) return null;
+    const { dir, name } = parent;
     try {
       const info = await lstat(procPath(dir, name));
       return {
@@ -313,14 +309,9 @@ export class WorkspaceFs {
    * `writeFileAtomic` makes for this file and no other). Returns how many were removed.
    */
   async removeStaleTemps(path: string): Promise<number> {
-    const parts = pathComponents(path);
-    const name = parts.pop() as string;
-    let dir: FileHandle;
-    try {
-      dir = await this.openDir(parts);
-    } catch {
-      return 0;
-    }
+    const parent = await this.openParent(path);
+    if (!parent) return 0;
+    const { dir, name } = parent;
     let removed = 0;
     try {
       const prefix = tempName(name).replace(/\.[0-9a-f]{8}\.tmp$/, '');

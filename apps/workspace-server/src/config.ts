@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
+import { isInsideDir } from '@runyard/embedded-runtime';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseRuntimeUrlPattern } from './runtime-urls.js';
@@ -301,28 +302,6 @@ function findConfigFile(configDir: string): string | undefined {
     if (existsSync(file)) return file;
   }
   return undefined;
-}
-
-/** Real path of `path`, or of its deepest existing ancestor plus the rest (nothing resolved). */
-function realpathLoose(path: string): string {
-  const rest: string[] = [];
-  let current = path;
-  for (;;) {
-    try {
-      return join(realpathSync(current), ...rest.reverse());
-    } catch {
-      const parent = dirname(current);
-      if (parent === current) return path;
-      rest.push(basename(current));
-      current = parent;
-    }
-  }
-}
-
-/** Whether `path` is `dir` or below it, both compared by their real paths. */
-export function isInsideDir(path: string, dir: string): boolean {
-  const rel = relative(realpathLoose(dir), realpathLoose(path));
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 
 export type FileKind = 'file' | 'directory' | 'other';
 
@@ -25,28 +25,41 @@ export interface EnvFs {
 /** First buffer size when the file's size is unknown or changed under us. */
 const INITIAL_READ = 64 * 1024;
 
+/**
+ * Reads an opened file from offset 0 until end of file or `limit` bytes, starting with a
+ * buffer of `initial` bytes (at most `limit`) and doubling it while the file keeps giving more.
+ * Callers size `initial` from the file's stat so a small file does not cost a zeroed buffer of
+ * the whole limit; a caller refuses the result when it is longer than its own maximum.
+ */
+export async function readHandleUpTo(
+  handle: FileHandle,
+  limit: number,
+  initial: number,
+): Promise<Buffer> {
+  let buffer = Buffer.allocUnsafe(Math.min(limit, initial));
+  let filled = 0;
+  for (;;) {
+    if (filled === buffer.length) {
+      if (buffer.length >= limit) break;
+      const grown = Buffer.allocUnsafe(Math.min(limit, buffer.length * 2));
+      buffer.copy(grown, 0, 0, filled);
+      buffer = grown;
+    }
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
+}
+
 async function readBounded(path: string, maxBytes: number): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
     // One byte more than allowed is enough to know the file is too big without reading it all.
     // Sized from the file (not the limit) so a small file does not cost a zeroed 1 MiB buffer;
     // grown as needed when the file is bigger than it said.
-    const limit = maxBytes + 1;
     const { size } = await handle.stat();
-    let buffer = Buffer.allocUnsafe(Math.min(limit, size > 0 ? size + 1 : INITIAL_READ));
-    let filled = 0;
-    for (;;) {
-      if (filled === buffer.length) {
-        if (buffer.length >= limit) break;
-        const grown = Buffer.allocUnsafe(Math.min(limit, buffer.length * 2));
-        buffer.copy(grown, 0, 0, filled);
-        buffer = grown;
-      }
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buffer.subarray(0, filled);
+    return await readHandleUpTo(handle, maxBytes + 1, size > 0 ? size + 1 : INITIAL_READ);
   } finally {
     await handle.close();
   }

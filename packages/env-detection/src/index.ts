@@ -35,7 +35,7 @@ export {
   type EnvDetectionErrorDetails,
   envDetectionErrorStatus,
 } from './errors.js';
-export { type EnvFs, type FileKind, type FileStat, nodeFs } from './fs.js';
+export { type EnvFs, type FileKind, type FileStat, nodeFs, readHandleUpTo } from './fs.js';
 export {
   CondaMetadataSchema,
   type InlineDependencies,

@@ -326,25 +326,18 @@ export async function resolveEnvironment(
       message: `the notebook declares ${declared.join(' and ')} dependencies; using ${manager}${manager === preferences.preferredManager ? ' (the preferred manager)' : ''}`,
     });
   }
-  if (manager === 'conda' && inline.conda) {
-    return condaResult(base, 'conda:inline', {
-      declaredIn: inline.conda.declaredIn,
-      dependencies: inline.conda.dependencies,
-      channels: inlineChannels(inline.conda.channels, inline.conda.declaredIn),
-      requiresPython: null,
-      python: inline.conda.python ?? null,
-      envId: notebookEnvId,
-    });
-  }
-  if (manager === 'pixi' && inline.pixi) {
-    return condaResult(base, 'pixi:inline', {
-      declaredIn: inline.pixi.declaredIn,
-      dependencies: inline.pixi.dependencies,
-      channels: inlineChannels(inline.pixi.channels, inline.pixi.declaredIn),
-      requiresPython: null,
-      python: inline.pixi.python ?? null,
-      envId: notebookEnvId,
-    });
+  if (manager === 'conda' || manager === 'pixi') {
+    const spec = inline[manager];
+    if (spec) {
+      return condaResult(base, `${manager}:inline`, {
+        declaredIn: spec.declaredIn,
+        dependencies: spec.dependencies,
+        channels: inlineChannels(spec.channels, spec.declaredIn),
+        requiresPython: null,
+        python: spec.python ?? null,
+        envId: notebookEnvId,
+      });
+    }
   }
   if (manager === 'uv' && inline.uv) {
     return uvResult(base, inline.uv.declaredIn.startsWith('cells[') ? 'uv:pep723' : 'uv:inline', {

@@ -3,26 +3,21 @@
  * slash, a `;` path parameter, a backslash or encoded dots. Real proxy, real curl, real
  * upstreams (plain HTTP and HTTPS) on 127.0.0.1 that record what they received.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCa } from './ca.js';
 import { createSecretPlaceholders } from './placeholders.js';
 import { type EgressProxy, startEgressProxy } from './proxy.js';
 import { CROSSING_VECTORS } from './test-support/path-vectors.js';
 import {
   type EchoServer,
-  makeUpstreamPki,
+  type ProxyUpstreams,
   run,
-  startHttpEcho,
-  startHttpsEcho,
+  startProxyUpstreams,
 } from './test-support/upstream.js';
 
 const API_TOKEN = 'api-token-real-value-0123456789abcdef';
 
 describe('egress proxy: the path prefix holds against encoded separators, `;` and encoded dots', () => {
-  let dir: string;
+  let upstreams: ProxyUpstreams;
   let caFile: string;
   let https: EchoServer;
   let http: EchoServer;
@@ -31,13 +26,9 @@ describe('egress proxy: the path prefix holds against encoded separators, `;` an
   const placeholder = ph.api_token as string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runyard-proxy-path-'));
-    const pki = makeUpstreamPki();
-    https = await startHttpsEcho(pki);
-    http = await startHttpEcho();
-    const ca = generateCa();
-    caFile = join(dir, 'proxy-ca.crt');
-    writeFileSync(caFile, ca.certPem);
+    upstreams = await startProxyUpstreams('runyard-proxy-path-');
+    ({ caFile, https, http } = upstreams);
+    const { ca, pki } = upstreams;
     proxy = await startEgressProxy({
       grants: [
         {
@@ -59,9 +50,7 @@ describe('egress proxy: the path prefix holds against encoded separators, `;` an
 
   afterAll(async () => {
     await proxy.close();
-    await https.close();
-    await http.close();
-    rmSync(dir, { recursive: true, force: true });
+    await upstreams.close();
   });
 
   async function curl(url: string) {

@@ -9,9 +9,10 @@ import { type EgressEvent, type EgressProxy, startEgressProxy } from './proxy.js
 import {
   type EchoServer,
   makeUpstreamPki,
+  type ProxyUpstreams,
   run,
-  startHttpEcho,
   startHttpsEcho,
+  startProxyUpstreams,
 } from './test-support/upstream.js';
 
 const TOKEN = 'ghp_realTokenValue0123456789abcdefghijKL';
@@ -19,7 +20,7 @@ const PASSWORD = 'pa:ss w0rd/with+chars';
 const API_KEY = 'key&with=reserved?chars#1';
 
 describe('egress proxy', () => {
-  let dir: string;
+  let upstreams: ProxyUpstreams;
   let caFile: string;
   let upstream: EchoServer;
   let plain: EchoServer;
@@ -29,13 +30,9 @@ describe('egress proxy', () => {
   const ph = createSecretPlaceholders(['TOKEN', 'PASSWORD', 'API_KEY', 'OTHER']);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runyard-proxy-'));
-    const pki = makeUpstreamPki();
-    upstream = await startHttpsEcho(pki);
-    plain = await startHttpEcho();
-    const ca = generateCa();
-    caFile = join(dir, 'proxy-ca.crt');
-    writeFileSync(caFile, ca.certPem);
+    upstreams = await startProxyUpstreams('runyard-proxy-');
+    ({ caFile, https: upstream, http: plain } = upstreams);
+    const { ca, pki } = upstreams;
     const at = (pathPrefix: string) => [{ host: 'localhost', port: upstream.port, pathPrefix }];
     const grants = [
       { secret: 'TOKEN', value: TOKEN, placeholder: ph.TOKEN as string, destinations: at('/api') },
@@ -75,9 +72,7 @@ describe('egress proxy', () => {
   afterAll(async () => {
     await proxy.close();
     await strictProxy.close();
-    await upstream.close();
-    await plain.close();
-    rmSync(dir, { recursive: true, force: true });
+    await upstreams.close();
   });
 
   async function curl(url: string, extra: string[] = [], via = proxy) {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -6,8 +7,10 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { createLeafIssuer, generateCa } from '../ca.js';
+import { createLeafIssuer, type GeneratedCa, generateCa } from '../ca.js';
 
 export interface SeenRequest {
   method: string;
@@ -107,4 +110,42 @@ export function run(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * What every proxy suite starts before its proxies: a temp dir, an upstream PKI with an HTTPS
+ * and a plain HTTP echo server, and the proxy's own CA (its certificate written to `caFile` for
+ * curl). `close` stops both upstreams and removes the dir.
+ */
+export interface ProxyUpstreams {
+  dir: string;
+  caFile: string;
+  ca: GeneratedCa;
+  pki: ReturnType<typeof makeUpstreamPki>;
+  https: EchoServer;
+  http: EchoServer;
+  close(): Promise<void>;
+}
+
+export async function startProxyUpstreams(tempPrefix: string): Promise<ProxyUpstreams> {
+  const dir = mkdtempSync(join(tmpdir(), tempPrefix));
+  const pki = makeUpstreamPki();
+  const https = await startHttpsEcho(pki);
+  const http = await startHttpEcho();
+  const ca = generateCa();
+  const caFile = join(dir, 'proxy-ca.crt');
+  writeFileSync(caFile, ca.certPem);
+  return {
+    dir,
+    caFile,
+    ca,
+    pki,
+    https,
+    http,
+    async close() {
+      await https.close();
+      await http.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
