@@ -2,12 +2,11 @@
 // what an unsandboxed kernel can reach (the server's environment, the token file), output
 // floods, and secrets printed in pieces on /api/events. Real ipykernel, real HTTP, real
 // WebSocket.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processesMentioning } from '@runyard/kernels';
-import { until } from '@runyard/testing';
+import { type CollectedProcess, spawnNode, until, untilStarted } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SYSTEM_PYTHON, tempDir } from './test-support/harness.js';
@@ -18,17 +17,14 @@ const SECRET = 'worker-secret-value-0123456789';
 const GH = `ghp_${'A1b2C3d4'.repeat(5)}`;
 
 let dir: string;
-let proc: ChildProcess;
-let stdout = '';
-let stderr = '';
+let server: CollectedProcess;
 let url = '';
 let token = '';
 
 beforeAll(async () => {
   dir = tempDir('runyard-attack-');
   for (const sub of ['workspace', 'data', 'cache', 'config', 'skills']) mkdirSync(join(dir, sub));
-  proc = spawn(
-    process.execPath,
+  server = spawnNode(
     [
       '--import',
       'tsx',
@@ -61,25 +57,17 @@ beforeAll(async () => {
       cwd: appDir,
       // The secret is in the server's environment, as an operator would set it.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNYARD_SECRET_GH: SECRET },
-      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  proc.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
-  url = /Runyard listening on (\S+)/.exec(stdout)?.[1] ?? '';
+  await untilStarted(server);
+  url = /Runyard listening on (\S+)/.exec(server.stdout)?.[1] ?? '';
   token = readFileSync(join(dir, 'data', 'token'), 'utf8').trim();
 }, 90_000);
 
 afterAll(async () => {
-  if (proc.exitCode === null) {
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
-    await exited;
+  if (server.proc.exitCode === null) {
+    server.proc.kill('SIGTERM');
+    await server.exited;
   }
   expect(processesMentioning(dir)).toEqual([]);
   rmSync(dir, { recursive: true, force: true });
@@ -100,7 +88,7 @@ let notebookId = '';
 
 describe('issue 15 finding 5: --sandbox off', () => {
   it('is loud: a start-up warning, /healthz and every RuntimeInfo say the sandbox is off', async () => {
-    expect(stderr).toContain('WARNING: the sandbox is OFF');
+    expect(server.stderr).toContain('WARNING: the sandbox is OFF');
     const health = (await (await fetch(`${url}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'ok', sandbox: 'off' });
     expect(String(health.warning)).toContain('unconfined');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { processesMentioning } from '@runyard/kernels';
-import { buildTinyWheel, until } from '@runyard/testing';
+import { buildTinyWheel, spawnNode, until, untilStarted } from '@runyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './test-support/cli.js';
 import { SYSTEM_PYTHON, tempDir } from './test-support/harness.js';
@@ -210,24 +210,14 @@ describe('runyard serve log format', () => {
   async function serveLogs(name: string, extra: string[]): Promise<string> {
     const root = join(dir, name);
     mkdirSync(root);
-    const proc = spawn(
-      process.execPath,
+    const server = spawnNode(
       ['--import', 'tsx', cli, 'serve', '--port', '0', ...extra, ...dirFlags(root)],
-      { cwd: appDir, env: childEnv(root), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: appDir, env: childEnv(root) },
     );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
-    await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    return stderr;
+    await untilStarted(server);
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    return server.stderr;
   }
 
   it('writes JSON lines when stderr is not a terminal, readable lines under --log-format pretty', async () => {
@@ -250,8 +240,7 @@ describe('runyard runtime serve as a process', () => {
     const root = join(dir, 'runtime');
     mkdirSync(root);
     const token = 'runtime-token-0123456789abcdef';
-    const proc = spawn(
-      process.execPath,
+    const server = spawnNode(
       [
         '--import',
         'tsx',
@@ -264,18 +253,10 @@ describe('runyard runtime serve as a process', () => {
         'gpu-box',
         ...dirFlags(root),
       ],
-      {
-        cwd: appDir,
-        env: { ...childEnv(root), RUNYARD_RUNTIME_TOKEN: token },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { cwd: appDir, env: { ...childEnv(root), RUNYARD_RUNTIME_TOKEN: token } },
     );
-    let stdout = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
-    await until(() => stdout.includes('Python:') || proc.exitCode !== null, 60_000);
+    await untilStarted(server);
+    const { stdout } = server;
     const url = /^Runyard runtime listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)?.[1];
     expect(url).toBeDefined();
     expect(stdout).toContain('Runtime token: the one you configured');
@@ -284,8 +265,8 @@ describe('runyard runtime serve as a process', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(await described.json()).toMatchObject({ id: 'gpu-box' });
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
     await until(() => processesMentioning(root).length === 0, 10_000);
   });
 });

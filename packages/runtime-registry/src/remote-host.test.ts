@@ -406,11 +406,11 @@ describe('RemoteRuntimeHost against a server killed mid-call', () => {
 
 describe('oversized request bodies', () => {
   const oversized = () => ({ ...agentBundle(9), padding: 'x'.repeat(3 * 1024 * 1024) });
-
-  it('are refused as body_too_large without being sent, using the limit the runtime advertises', async () => {
+  /** A host on the served runtime that records each request it sends (`METHOD /path`). */
+  const recordingHost = (id: string) => {
     const sent: string[] = [];
-    const counting = new RemoteRuntimeHost({
-      id: 'counting',
+    const host = new RemoteRuntimeHost({
+      id,
       url: served.server.url,
       token: TOKEN,
       fetch: (input, init) => {
@@ -418,6 +418,11 @@ describe('oversized request bodies', () => {
         return fetch(input, init);
       },
     });
+    return { host, sent };
+  };
+
+  it('are refused as body_too_large without being sent, using the limit the runtime advertises', async () => {
+    const { host: counting, sent } = recordingHost('counting');
     try {
       expect((await counting.describe()).maxRequestBytes).toBe(2 * 1024 * 1024);
       sent.length = 0;
@@ -436,16 +441,7 @@ describe('oversized request bodies', () => {
   });
 
   it('a large body first learns the limit (one describe), then is refused unsent', async () => {
-    const sent: string[] = [];
-    const fresh = new RemoteRuntimeHost({
-      id: 'fresh',
-      url: served.server.url,
-      token: TOKEN,
-      fetch: (input, init) => {
-        sent.push(`${init.method} ${new URL(input).pathname}`);
-        return fetch(input, init);
-      },
-    });
+    const { host: fresh, sent } = recordingHost('fresh');
     try {
       expect(await caught(fresh.storeBundle(oversized()))).toMatchObject({
         code: 'body_too_large',
