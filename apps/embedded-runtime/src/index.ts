@@ -11,12 +11,7 @@ export {
   failureReason,
   type RestartPolicy,
 } from './notebooks.js';
-export {
-  isInsideDir,
-  resolveWorkspaceDir,
-  resolveWorkspacePath,
-  type WorkspacePath,
-} from './paths.js';
+export { resolveWorkspaceDir, resolveWorkspacePath, type WorkspacePath } from './paths.js';
 export { RuntimeRedaction } from './redaction.js';
 export { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
 export { probeBubblewrap, type SandboxStatus } from './sandboxing.js';

@@ -38,11 +38,6 @@ function realpathLoose(path: string): string {
   }
 }
 
-/** Whether `path` is `dir` or below it, both compared by their real paths. */
-export function isInsideDir(path: string, dir: string): boolean {
-  return within(realpathLoose(dir), realpathLoose(path)) !== undefined;
-}
-
 /**
  * Confines a caller-supplied path to the workspace: `..` segments, absolute paths elsewhere and
  * symlinks whose target leaves the workspace are all `path_outside_workspace`. `root` must be

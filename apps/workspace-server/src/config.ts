@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { isInsideDir } from '@runyard/embedded-runtime';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseRuntimeUrlPattern } from './runtime-urls.js';
@@ -302,6 +301,32 @@ function findConfigFile(configDir: string): string | undefined {
     if (existsSync(file)) return file;
   }
   return undefined;
+}
+
+// Kept here rather than imported from @runyard/embedded-runtime (whose paths.ts has the same walk):
+// every `runyard` command loads this config module, and the runtime's root entry costs ~0.4 s of
+// CPU at import (the kernels, SQLite, the registry), which `runyard detect` must not pay.
+
+/** Real path of `path`, or of its deepest existing ancestor plus the rest (nothing resolved). */
+function realpathLoose(path: string): string {
+  const rest: string[] = [];
+  let current = path;
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...rest.reverse());
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return path;
+      rest.push(basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** Whether `path` is `dir` or below it, both compared by their real paths. */
+export function isInsideDir(path: string, dir: string): boolean {
+  const rel = relative(realpathLoose(dir), realpathLoose(path));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**
