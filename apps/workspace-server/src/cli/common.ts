@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { withholdSecretsFromEnvironment } from '@runyard/sandbox';
 import {
   ConfigError,
   isMultiple,
@@ -105,21 +104,4 @@ export function parseCommand(
 
 export function isUsageError(error: unknown): boolean {
   return error instanceof UsageError || error instanceof ConfigError;
-}
-
-/**
- * For long-lived commands that start kernels: takes `RUNYARD_SECRET_*` and the API tokens out
- * of the process environment (and its `/proc/<pid>/environ` block, see `@runyard/sandbox`'s
- * `withholdSecretsFromEnvironment`) before anything is spawned, and hands the command a private
- * copy of the environment that still has them. With an injected environment (tests) nothing
- * process-wide is touched.
- */
-export function withholdSecrets(io: CliIo): { io: CliIo; scrubbed: boolean } {
-  if (io.env !== process.env) return { io, scrubbed: true };
-  const withheld = withholdSecretsFromEnvironment(process.env);
-  const none = Object.keys(withheld.values).length === 0;
-  return {
-    io: { ...io, env: { ...process.env, ...withheld.values } },
-    scrubbed: none || withheld.scrubbed,
-  };
 }

@@ -5,15 +5,8 @@ import { startRuntimeServer } from '@runyard/runtime-registry/server';
 import { lockDataDir } from '../lock.js';
 import { describePython, resolvePython } from '../python.js';
 import { runtimeOptionsFor } from '../runtimes.js';
-import {
-  type CliIo,
-  ExitCode,
-  parseCommand,
-  printHelp,
-  println,
-  UsageError,
-  withholdSecrets,
-} from './common.js';
+import { type CliIo, ExitCode, parseCommand, printHelp, println, UsageError } from './common.js';
+import { withholdSecrets } from './secrets.js';
 import { waitForSignal } from './signals.js';
 
 export const RUNTIME_HELP = `Usage: runyard runtime serve [serve options] [--id <id>]

@@ -1,15 +1,9 @@
 import { serveHelp } from '../config.js';
 import { describePython } from '../python.js';
 import { startWorkspaceServer } from '../server.js';
-import {
-  type CliIo,
-  ExitCode,
-  parseCommand,
-  printHelp,
-  println,
-  withholdSecrets,
-} from './common.js';
+import { type CliIo, ExitCode, parseCommand, printHelp, println } from './common.js';
 import { createProgress, showRuntimeProgress } from './progress.js';
+import { withholdSecrets } from './secrets.js';
 import { waitForSignal } from './signals.js';
 
 export async function serveCommand(cliIo: CliIo, args: string[]): Promise<number> {
